@@ -1,0 +1,78 @@
+"""``train.py``: the published command line (Dassl/CoOp flags and trailing KEY VALUE overrides)."""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from typing import Optional, Sequence
+
+import torch
+
+from vlprompt import plugins
+from vlprompt.config import setup_cfg
+from vlprompt.registry import TRAINER_REGISTRY
+from vlprompt.utils.logging import setup_logger
+from vlprompt.utils.seed import set_random_seed
+
+logger = logging.getLogger("vlprompt")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description="Train or evaluate a prompt-learning method on CLIP.")
+    p.add_argument("--root", type=str, default="", help="folder holding the datasets")
+    p.add_argument("--output-dir", type=str, default="", help="output folder of this run")
+    p.add_argument("--resume", type=str, default="", help="run folder to resume training from")
+    p.add_argument("--seed", type=int, default=None, help="random seed (a negative value leaves it unset)")
+    p.add_argument("--source-domains", type=str, nargs="+", help="source domains for DA/DG")
+    p.add_argument("--target-domains", type=str, nargs="+", help="target domains for DA/DG")
+    p.add_argument("--transforms", type=str, nargs="+", help="data augmentation methods")
+    p.add_argument("--config-file", type=str, default="", help="method config (configs/trainers/...)")
+    p.add_argument("--dataset-config-file", type=str, default="", help="dataset config (configs/datasets/...)")
+    p.add_argument("--trainer", type=str, default="", help="registered trainer name, e.g. CoOp")
+    p.add_argument("--backbone", type=str, default="", help="MODEL.BACKBONE.NAME")
+    p.add_argument("--head", type=str, default="", help="MODEL.HEAD.NAME (unused by CLIP methods)")
+    p.add_argument("--eval-only", action="store_true", help="evaluation only")
+    p.add_argument("--model-dir", type=str, default="", help="run folder to load for --eval-only")
+    p.add_argument("--load-epoch", type=int, default=None, help="epoch of the checkpoint to load")
+    p.add_argument("--no-train", action="store_true", help="build everything, do not train")
+    p.add_argument("--plugins", type=str, nargs="+", default=[], help="extra folders of trainer/dataset plugins")
+    p.add_argument("opts", default=None, nargs=argparse.REMAINDER, help="KEY VALUE config overrides")
+    return p
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    plugins.load(args.plugins)
+    cfg = setup_cfg(args)
+    setup_logger(cfg.OUTPUT_DIR)
+    if cfg.SEED >= 0:
+        logger.info(f"Setting fixed seed: {cfg.SEED}")
+        set_random_seed(cfg.SEED)
+    if torch.cuda.is_available() and cfg.USE_CUDA:
+        torch.backends.cudnn.benchmark = True
+    if cfg.VERBOSE:
+        logger.info("***************\n** Arguments **\n***************")
+        for key in sorted(vars(args)):
+            logger.info(f"{key}: {getattr(args, key)}")
+        logger.info(f"************\n** Config **\n************\n{cfg}")
+    trainer_cls = TRAINER_REGISTRY.get(cfg.TRAINER.NAME)
+    trainer = trainer_cls(cfg)
+    if args.eval_only:
+        trainer.load_model(args.model_dir, epoch=args.load_epoch)
+        trainer.test()
+        return 0
+    if not args.no_train:
+        trainer.train()
+    return 0
+
+
+def run() -> None:
+    """Entry point with user errors shown as one clear message instead of a traceback."""
+    from vlprompt.errors import USER_ERRORS
+
+    try:
+        sys.exit(main())
+    except USER_ERRORS as e:
+        msg = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
+        logging.getLogger("vlprompt").error(f"Error: {msg}")
+        sys.exit(2)

@@ -1,0 +1,151 @@
+"""The base config tree, with Dassl's key names so published YAML files merge unchanged.
+
+Method keys (``TRAINER.COOP`` ...) are not here: each trainer adds its own section in
+``add_config``. Dataset and method YAML files, flags and ``KEY VALUE`` pairs override these.
+"""
+from yacs.config import CfgNode as CN
+
+_C = CN()
+_C.VERSION = 1
+# Where logs, checkpoints and results go
+_C.OUTPUT_DIR = "./output"
+# Folder of a previous run to resume from ("" = resume from OUTPUT_DIR if it holds a checkpoint)
+_C.RESUME = ""
+# Seed for Python, NumPy and torch; a negative value leaves the generators unseeded
+_C.SEED = -1
+# Use CUDA when it is available
+_C.USE_CUDA = True
+# Print the full config and arguments at start-up
+_C.VERBOSE = True
+
+_C.INPUT = CN()
+# Input image size (height, width)
+_C.INPUT.SIZE = (224, 224)
+# Interpolation for resizing: bilinear, bicubic or nearest
+_C.INPUT.INTERPOLATION = "bilinear"
+# Training augmentations, in Dassl's names (random_resized_crop, random_flip, random_crop, normalize, ...)
+_C.INPUT.TRANSFORMS = ()
+# Skip all transforms (the loader then yields PIL images)
+_C.INPUT.NO_TRANSFORM = False
+# Normalisation mean and std
+_C.INPUT.PIXEL_MEAN = [0.485, 0.456, 0.406]
+_C.INPUT.PIXEL_STD = [0.229, 0.224, 0.225]
+# Padding for random_crop
+_C.INPUT.CROP_PADDING = 4
+# Scale range of random_resized_crop
+_C.INPUT.RRCROP_SCALE = (0.08, 1.0)
+# Colour jitter strengths (colorjitter)
+_C.INPUT.COLORJITTER_B = 0.4
+_C.INPUT.COLORJITTER_C = 0.4
+_C.INPUT.COLORJITTER_S = 0.4
+_C.INPUT.COLORJITTER_H = 0.1
+# Gaussian noise (gaussian_noise)
+_C.INPUT.GN_MEAN = 0.0
+_C.INPUT.GN_STD = 0.15
+
+_C.DATASET = CN()
+# Folder that holds the dataset folders (dtd/, imagenet/, ...)
+_C.DATASET.ROOT = ""
+# Registered dataset name, e.g. DescribableTextures
+_C.DATASET.NAME = ""
+# Domains, for domain adaptation/generalisation readers
+_C.DATASET.SOURCE_DOMAINS = ()
+_C.DATASET.TARGET_DOMAINS = ()
+# Images per class in the training set (-1 = all images)
+_C.DATASET.NUM_SHOTS = -1
+# Classes to keep: all, base (first half of the labels) or new (second half)
+_C.DATASET.SUBSAMPLE_CLASSES = "all"
+# Dassl keys kept so that published configs merge
+_C.DATASET.NUM_LABELED = -1
+_C.DATASET.VAL_PERCENT = 0.1
+
+_C.DATALOADER = CN()
+# Worker processes per loader
+_C.DATALOADER.NUM_WORKERS = 4
+_C.DATALOADER.K_TRANSFORMS = 1
+_C.DATALOADER.RETURN_IMG0 = False
+_C.DATALOADER.TRAIN_X = CN()
+# Sampler of the training loader: RandomSampler or SequentialSampler
+_C.DATALOADER.TRAIN_X.SAMPLER = "RandomSampler"
+_C.DATALOADER.TRAIN_X.BATCH_SIZE = 32
+_C.DATALOADER.TRAIN_X.N_DOMAIN = 0
+_C.DATALOADER.TRAIN_X.N_INS = 16
+_C.DATALOADER.TRAIN_U = CN()
+_C.DATALOADER.TRAIN_U.SAME_AS_X = True
+_C.DATALOADER.TRAIN_U.SAMPLER = "RandomSampler"
+_C.DATALOADER.TRAIN_U.BATCH_SIZE = 32
+_C.DATALOADER.TRAIN_U.N_DOMAIN = 0
+_C.DATALOADER.TRAIN_U.N_INS = 16
+_C.DATALOADER.TEST = CN()
+_C.DATALOADER.TEST.SAMPLER = "SequentialSampler"
+_C.DATALOADER.TEST.BATCH_SIZE = 32
+
+_C.MODEL = CN()
+# A checkpoint of the learnable part to start from
+_C.MODEL.INIT_WEIGHTS = ""
+_C.MODEL.BACKBONE = CN()
+# CLIP backbone: an OpenAI name (ViT-B/16, RN50, ...), a local checkpoint path, or open_clip "model:pretrained"
+_C.MODEL.BACKBONE.NAME = ""
+_C.MODEL.BACKBONE.PRETRAINED = True
+# Folder searched for OpenAI checkpoints by file name (ViT-B-16.pt, ...); "" = ~/.cache/clip as the published code
+_C.MODEL.BACKBONE.CACHE_DIR = ""
+_C.MODEL.HEAD = CN()
+_C.MODEL.HEAD.NAME = ""
+_C.MODEL.HEAD.HIDDEN_LAYERS = ()
+_C.MODEL.HEAD.ACTIVATION = "relu"
+_C.MODEL.HEAD.BN = True
+_C.MODEL.HEAD.DROPOUT = 0.0
+
+_C.OPTIM = CN()
+# sgd, adam, adamw or rmsprop
+_C.OPTIM.NAME = "adam"
+_C.OPTIM.LR = 0.0003
+_C.OPTIM.WEIGHT_DECAY = 5e-4
+_C.OPTIM.MOMENTUM = 0.9
+_C.OPTIM.SGD_DAMPNING = 0
+_C.OPTIM.SGD_NESTEROV = False
+_C.OPTIM.RMSPROP_ALPHA = 0.99
+_C.OPTIM.ADAM_BETA1 = 0.9
+_C.OPTIM.ADAM_BETA2 = 0.999
+_C.OPTIM.STAGED_LR = False
+_C.OPTIM.NEW_LAYERS = ()
+_C.OPTIM.BASE_LR_MULT = 0.1
+# single_step, multi_step or cosine (stepped once per epoch, as Dassl)
+_C.OPTIM.LR_SCHEDULER = "single_step"
+_C.OPTIM.STEPSIZE = (-1,)
+_C.OPTIM.GAMMA = 0.1
+_C.OPTIM.MAX_EPOCH = 10
+# Warm-up epochs (-1 = none), constant or linear
+_C.OPTIM.WARMUP_EPOCH = -1
+_C.OPTIM.WARMUP_TYPE = "linear"
+_C.OPTIM.WARMUP_CONS_LR = 1e-5
+_C.OPTIM.WARMUP_MIN_LR = 1e-5
+_C.OPTIM.WARMUP_RECOUNT = True
+
+_C.TRAIN = CN()
+# Save a checkpoint every N epochs (0 = only the last epoch)
+_C.TRAIN.CHECKPOINT_FREQ = 0
+# Log a line every N batches
+_C.TRAIN.PRINT_FREQ = 10
+_C.TRAIN.COUNT_ITER = "train_x"
+
+_C.TEST = CN()
+_C.TEST.EVALUATOR = "Classification"
+# Log per-class accuracy
+_C.TEST.PER_CLASS_RESULT = False
+_C.TEST.COMPUTE_CMAT = False
+# Skip the final evaluation
+_C.TEST.NO_TEST = False
+# Split evaluated at the end: test or val
+_C.TEST.SPLIT = "test"
+# last_step or best_val
+_C.TEST.FINAL_MODEL = "last_step"
+
+_C.TRAINER = CN()
+# Registered trainer name, e.g. CoOp
+_C.TRAINER.NAME = ""
+
+
+def get_cfg_default() -> CN:
+    """A fresh, mutable copy of the base tree (no method sections)."""
+    return _C.clone()

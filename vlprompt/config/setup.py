@@ -1,0 +1,141 @@
+"""Build the frozen config of a run: defaults -> plugin sections -> dataset YAML -> method YAML -> flags -> KEY VALUE."""
+from __future__ import annotations
+
+import argparse
+import difflib
+import os
+from typing import Any, Iterable, Sequence
+
+from yacs.config import CfgNode as CN
+
+from .defaults import get_cfg_default
+
+
+class ConfigError(ValueError):
+    """A config file or override names an unknown key or a bad value."""
+
+
+def _all_keys(cfg: CN, prefix: str = "") -> list[str]:
+    keys = []
+    for k, v in cfg.items():
+        full = f"{prefix}{k}"
+        keys.append(full)
+        if isinstance(v, CN):
+            keys += _all_keys(v, full + ".")
+    return keys
+
+
+def _unknown_key_error(key: str, cfg: CN, source: str) -> ConfigError:
+    valid = _all_keys(cfg)
+    close = difflib.get_close_matches(key, valid, n=1, cutoff=0.6)
+    if not close:  # same last component elsewhere in the tree, e.g. N_CTX under another trainer
+        last = key.rsplit(".", 1)[-1]
+        close = [k for k in valid if k.rsplit(".", 1)[-1] == last][:1]
+    hint = f" Did you mean '{close[0]}'?" if close else ""
+    return ConfigError(f"{source}: unknown config key '{key}'.{hint} "
+                       "Valid keys are listed in vlprompt/config/defaults.py and each trainer's add_config.")
+
+
+def merge_from_file(cfg: CN, path: str) -> None:
+    """Merge a YAML file into ``cfg``; unknown keys raise a ConfigError naming the nearest valid key."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"Config file not found: {path}")
+    with open(path, encoding="utf-8") as f:
+        try:
+            loaded = cfg.load_cfg(f)
+        except Exception as e:  # yaml syntax errors
+            raise ConfigError(f"{path}: cannot parse YAML ({e})") from e
+    _check_keys(loaded, cfg, path, root=cfg)
+    try:
+        cfg.merge_from_other_cfg(loaded)
+    except ValueError as e:
+        raise ConfigError(f"{path}: {e}") from e
+
+
+def _check_keys(new: CN, cfg: CN, source: str, root: CN, prefix: str = "") -> None:
+    for k, v in new.items():
+        full = f"{prefix}{k}"
+        if k not in cfg:
+            raise _unknown_key_error(full, root, source)
+        if isinstance(v, CN) and isinstance(cfg[k], CN):
+            _check_keys(v, cfg[k], source, root, full + ".")
+
+
+def merge_from_list(cfg: CN, opts: Sequence[str], source: str = "command line") -> None:
+    """Merge ``KEY VALUE`` pairs; unknown keys raise a ConfigError naming the nearest valid key."""
+    opts = list(opts)
+    if len(opts) % 2:
+        raise ConfigError(f"{source}: overrides must come as KEY VALUE pairs, got an odd number: {opts}")
+    valid = set(_all_keys(cfg))
+    for key in opts[0::2]:
+        if key not in valid:
+            raise _unknown_key_error(key, cfg, source)
+    try:
+        cfg.merge_from_list(opts)
+    except ValueError as e:
+        raise ConfigError(f"{source}: {e}") from e
+
+
+def add_plugin_configs(cfg: CN) -> None:
+    """Let every registered trainer and dataset add its own section (TRAINER.COOP, ...)."""
+    from vlprompt import plugins
+    from vlprompt.registry import DATASET_REGISTRY, TRAINER_REGISTRY
+
+    plugins.load()
+    for registry in (TRAINER_REGISTRY, DATASET_REGISTRY):
+        for name in registry.names():
+            add = getattr(registry.get(name), "add_config", None)
+            if add is not None:
+                add(cfg)
+
+
+def get_cfg(opts: Iterable[str] = ()) -> CN:
+    """Defaults plus every plugin's section plus ``opts``, not frozen (handy in tests and notebooks)."""
+    cfg = get_cfg_default()
+    add_plugin_configs(cfg)
+    merge_from_list(cfg, list(opts))
+    return cfg
+
+
+def setup_cfg(args: argparse.Namespace) -> CN:
+    """The published ``train.py`` merge order, returning a frozen config."""
+    cfg = get_cfg_default()
+    add_plugin_configs(cfg)
+    if getattr(args, "dataset_config_file", ""):
+        merge_from_file(cfg, args.dataset_config_file)
+    if getattr(args, "config_file", ""):
+        merge_from_file(cfg, args.config_file)
+    _apply_flags(cfg, args)
+    merge_from_list(cfg, getattr(args, "opts", None) or [])
+    cfg.freeze()
+    return cfg
+
+
+def _apply_flags(cfg: CN, args: argparse.Namespace) -> None:
+    flag_to_key: dict[str, str] = {
+        "root": "DATASET.ROOT",
+        "output_dir": "OUTPUT_DIR",
+        "resume": "RESUME",
+        "source_domains": "DATASET.SOURCE_DOMAINS",
+        "target_domains": "DATASET.TARGET_DOMAINS",
+        "transforms": "INPUT.TRANSFORMS",
+        "trainer": "TRAINER.NAME",
+        "backbone": "MODEL.BACKBONE.NAME",
+        "head": "MODEL.HEAD.NAME",
+    }
+    for flag, key in flag_to_key.items():
+        value: Any = getattr(args, flag, None)
+        if value:  # empty strings mean "not given", as in the published train.py
+            node, leaf = _node(cfg, key)
+            node[leaf] = value
+    seed = getattr(args, "seed", None)
+    if seed is not None:  # seed 0 is a seed
+        cfg.SEED = seed
+
+
+def _node(cfg: CN, key: str) -> tuple[CN, str]:
+    *parents, leaf = key.split(".")
+    node = cfg
+    for p in parents:
+        node = node[p]
+    return node, leaf

@@ -1,0 +1,51 @@
+"""Precision modes in one place.
+
+* ``fp32``: float32 everywhere.
+* ``fp16`` / ``bf16``: the frozen CLIP's Linear/Conv/attention weights in half precision (LayerNorm in
+  float32), as the published ``PREC fp16``. Unlike the published code, learnable parameters stay
+  float32 (master weights) and are cast when used, so small SGD updates are not rounded away.
+* ``amp``: float32 weights, autocast (float16 with a GradScaler on CUDA, bfloat16 on CPU).
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+
+import torch
+
+logger = logging.getLogger(__name__)
+MODES = ("fp16", "fp32", "amp", "bf16")
+
+
+def resolve_precision(requested: str, device: torch.device) -> str:
+    if requested not in MODES:
+        raise ValueError(f"PREC must be one of {MODES}, got '{requested}'.")
+    if requested == "fp16" and device.type == "cpu":
+        logger.warning("PREC fp16 on CPU is very slow and partly unsupported; using fp32 instead.")
+        return "fp32"
+    return requested
+
+
+class Precision:
+    """Autocast context and (scaled) backward + step for one precision mode."""
+
+    def __init__(self, mode: str, device: torch.device) -> None:
+        self.mode = mode
+        self.device = device
+        self.scaler = torch.amp.GradScaler("cuda") if (mode == "amp" and device.type == "cuda") else None
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        if self.mode != "amp":
+            return contextlib.nullcontext()
+        dtype = torch.float16 if self.device.type == "cuda" else torch.bfloat16
+        return torch.autocast(device_type=self.device.type, dtype=dtype)
+
+    def backward_and_step(self, loss: torch.Tensor, optimizer: torch.optim.Optimizer) -> None:
+        optimizer.zero_grad(set_to_none=True)
+        if self.scaler is not None:
+            self.scaler.scale(loss).backward()
+            self.scaler.step(optimizer)
+            self.scaler.update()
+        else:
+            loss.backward()
+            optimizer.step()

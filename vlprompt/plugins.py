@@ -1,0 +1,48 @@
+"""Import the plugin folders (``trainers/``, ``datasets/``) once, by file path.
+
+Plugins are imported under the private namespace ``vlprompt_plugins.<folder>.<file>``,
+never as top-level ``datasets``/``trainers`` (HuggingFace ``datasets`` would clash).
+Extra folders come from ``VLPROMPT_PLUGINS`` (os.pathsep separated) or ``load(extra=...)``.
+"""
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+from pathlib import Path
+from typing import Iterable
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_FOLDERS = (REPO_ROOT / "trainers", REPO_ROOT / "datasets")
+_loaded: set[Path] = set()
+
+
+def _import_file(path: Path) -> None:
+    module_name = f"vlprompt_plugins.{path.parent.name}.{path.stem}"
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"Cannot import plugin file {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception:
+        del sys.modules[module_name]
+        raise
+
+
+def load(extra: Iterable[str | os.PathLike] = ()) -> None:
+    """Import every ``*.py`` (not starting with ``_``) of the plugin folders, each once."""
+    folders = list(DEFAULT_FOLDERS)
+    env = os.environ.get("VLPROMPT_PLUGINS", "")
+    folders += [Path(p) for p in env.split(os.pathsep) if p]
+    folders += [Path(p) for p in extra]
+    for folder in folders:
+        folder = folder.resolve()
+        if not folder.is_dir():
+            raise FileNotFoundError(f"Plugin folder {folder} does not exist (from --plugins or VLPROMPT_PLUGINS).")
+        for path in sorted(folder.glob("*.py")):
+            if path.name.startswith("_") or path in _loaded:
+                continue
+            _loaded.add(path)
+            _import_file(path)

@@ -1,0 +1,68 @@
+"""Name -> class registries with duplicate detection and did-you-mean misses."""
+from __future__ import annotations
+
+import difflib
+from typing import Any, Callable, Iterator, TypeVar
+
+T = TypeVar("T")
+
+
+class Registry:
+    """A named mapping from strings to classes, filled by a decorator.
+
+    >>> MY_REGISTRY = Registry("MODEL")
+    >>> @MY_REGISTRY.register()
+    ... class Foo: ...
+    >>> MY_REGISTRY.get("Foo") is Foo
+    True
+    """
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._obj_map: dict[str, Any] = {}
+
+    def _do_register(self, name: str, obj: Any) -> None:
+        if name in self._obj_map:
+            raise KeyError(
+                f"An object named '{name}' is already registered in the {self.name} registry "
+                f"(by {self._obj_map[name].__module__}); rename one of them."
+            )
+        self._obj_map[name] = obj
+
+    def register(self, obj: T | None = None) -> Callable[[T], T] | T:
+        """Register ``obj`` under its ``__name__``; usable as ``@register()`` or ``register(obj)``."""
+        if obj is None:
+            def deco(cls: T) -> T:
+                self._do_register(cls.__name__, cls)
+                return cls
+            return deco
+        self._do_register(obj.__name__, obj)
+        return obj
+
+    def get(self, name: str) -> Any:
+        if name not in self._obj_map:
+            registered = ", ".join(sorted(self._obj_map)) or "(none)"
+            close = difflib.get_close_matches(name, list(self._obj_map), n=1, cutoff=0.5)
+            if not close:  # case-insensitive fallback: "coop" -> "CoOp"
+                close = [k for k in self._obj_map if k.lower() == str(name).lower()]
+            hint = f" Did you mean '{close[0]}'?" if close else ""
+            raise KeyError(
+                f"No object named '{name}' in the {self.name} registry.{hint} Registered: {registered}."
+            )
+        return self._obj_map[name]
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._obj_map
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(sorted(self._obj_map))
+
+    def names(self) -> list[str]:
+        return sorted(self._obj_map)
+
+    def __repr__(self) -> str:
+        return f"Registry({self.name}: {', '.join(self.names())})"
+
+
+TRAINER_REGISTRY = Registry("TRAINER")
+DATASET_REGISTRY = Registry("DATASET")
