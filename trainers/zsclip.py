@@ -23,6 +23,18 @@ from vlprompt.registry import TRAINER_REGISTRY
 logger = logging.getLogger(__name__)
 
 
+def zeroshot_text_features(encoder: PromptedTextEncoder, classnames: list[str], templates: list[str]) -> Tensor:
+    """L2-normalised class features ``[n_cls, E]``: per template encode -> normalise, mean, normalise again
+    (a single template is returned as is, normalised)."""
+    total = 0.0
+    with torch.no_grad():
+        for template in templates:
+            tokens = tokenize([template.format(c.replace("_", " ")) for c in classnames])
+            tokens = tokens.to(encoder.token_embedding.weight.device)
+            total = total + F.normalize(encoder.encode_tokens(tokens).float(), dim=-1)
+    return F.normalize(total / len(templates), dim=-1)
+
+
 class ZeroshotModel(nn.Module):
     def __init__(self, clip_model: nn.Module, text_features: Tensor) -> None:
         super().__init__()
@@ -38,21 +50,16 @@ class ZeroshotModel(nn.Module):
 class ZeroshotCLIP(Trainer):
     precision_node = "COOP"  # run with the CoOp configs, as the published zeroshot.sh
 
-    def templates(self) -> list[str]:
-        return [CUSTOM_TEMPLATES.get(self.cfg.DATASET.NAME, "a photo of a {}.")]
+    @classmethod
+    def templates_for(cls, dataset: str) -> list[str]:
+        return [CUSTOM_TEMPLATES.get(dataset, "a photo of a {}.")]
 
     def build_model(self) -> nn.Module:
         clip_model = self.load_clip()
         encoder = PromptedTextEncoder(clip_model)
-        templates = self.templates()
+        templates = self.templates_for(self.cfg.DATASET.NAME)
         logger.info(f"Prompt templates (n={len(templates)}): {templates}")
-        mean = 0.0
-        with torch.no_grad():
-            for template in templates:
-                tokens = tokenize([template.format(c.replace("_", " ")) for c in self.classnames])
-                mean = mean + F.normalize(encoder.encode_tokens(tokens).float(), dim=-1)
-        text_features = F.normalize(mean / len(templates), dim=-1) if len(templates) > 1 else mean
-        return ZeroshotModel(clip_model, text_features)
+        return ZeroshotModel(clip_model, zeroshot_text_features(encoder, self.classnames, templates))
 
     def model_inference(self, images: Tensor) -> Tensor:
         return self.model(images)
@@ -62,6 +69,7 @@ class ZeroshotCLIP(Trainer):
 class ZeroshotCLIP2(ZeroshotCLIP):
     """Prompt ensemble: the 7 selected ImageNet templates plus the dataset's own (not for ImageNet)."""
 
-    def templates(self) -> list[str]:
-        extra = [] if self.cfg.DATASET.NAME == "ImageNet" else super().templates()
+    @classmethod
+    def templates_for(cls, dataset: str) -> list[str]:
+        extra = [] if dataset == "ImageNet" else super().templates_for(dataset)
         return IMAGENET_TEMPLATES_SELECT + extra
