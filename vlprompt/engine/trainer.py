@@ -24,7 +24,7 @@ from vlprompt.data.manager import DataManager
 from .checkpoint import CheckpointError, latest_checkpoint, load_checkpoint, load_state_dict_checked, save_checkpoint
 from .evaluator import Classification
 from .meters import AverageMeter, MetricMeter
-from .optim import build_lr_scheduler, build_optimizer
+from .optim import build_lr_scheduler, build_optimizer, lr_factor
 from .precision import Precision, resolve_precision
 
 logger = logging.getLogger(__name__)
@@ -50,6 +50,7 @@ class Trainer:
         self.start_epoch = self.epoch = 0
         self.max_epoch = cfg.OPTIM.MAX_EPOCH
         self.best_result = -float("inf")
+        self._transient_epoch: Optional[int] = None
         self.precision = Precision(resolve_precision(self._requested_precision(), self.device), self.device)
         self.build_data_loader()
         self.model = self.build_model()
@@ -130,7 +131,7 @@ class Trainer:
         if not torch.isfinite(loss):
             raise FloatingPointError(f"Loss is {loss.item()} at epoch {self.epoch + 1}, batch {self.batch_idx + 1}.")
         self.precision.backward_and_step(loss, self.optim)
-        return {k: float(v) for k, v in out.items()}
+        return {k: float(v.detach()) for k, v in out.items()}
 
     def train(self) -> None:
         if self.optim is None:
@@ -172,8 +173,19 @@ class Trainer:
             if result > self.best_result:
                 self.best_result = result
                 self.save_model(self.epoch, val_result=result, model_name="model-best.pth.tar")
-        if last or (freq > 0 and (self.epoch + 1) % freq == 0):
-            self.save_model(self.epoch)
+        keep = last or (freq > 0 and (self.epoch + 1) % freq == 0)
+        # every epoch is saved so that --resume (and a crash) loses at most one epoch; files that the
+        # published schedule would not keep are removed once the next one is written
+        self.save_model(self.epoch)
+        if self._transient_epoch is not None:
+            self._remove_epoch_files(self._transient_epoch)
+        self._transient_epoch = None if keep else self.epoch + 1
+
+    def _remove_epoch_files(self, epoch: int) -> None:
+        for name in self.checkpoint_modules():
+            path = os.path.join(self.output_dir, name, f"model.pth.tar-{epoch}")
+            if os.path.isfile(path):
+                os.remove(path)
 
     def after_train(self) -> None:
         logger.info("Finish training")
@@ -252,9 +264,10 @@ class Trainer:
                 self.optim.load_state_dict(ckpt["optimizer"])
             self.start_epoch = int(ckpt["epoch"])
             logger.info(f'Loaded "{paths[name]}" (previous epoch: {self.start_epoch})')
-        if self.sched is not None:
-            self.sched.last_epoch = self.start_epoch - 1
-            self.sched.step()  # sets the LR of the next epoch
+        if self.sched is not None:  # the LR of the next epoch, as if the schedule had run
+            self.sched.last_epoch = self.start_epoch
+            for group in self.optim.param_groups:
+                group["lr"] = group["initial_lr"] * lr_factor(self.start_epoch, self.cfg.OPTIM)
 
     def load_model(self, directory: str, epoch: Optional[int] = None) -> None:
         """Load the weights saved at ``epoch`` (default: the best-val model) from a run folder."""
