@@ -2,8 +2,9 @@
 
     python -m vlprompt.demo [--workdir DIR] [--epochs 5] [--seed 1]
 
-The CLIP is random, so the numbers only show that the pipeline runs and learns the synthetic
-colour-coded classes; real numbers need real weights and data (see README).
+The CLIP is random (its image features barely separate the synthetic classes), so the accuracies are
+near chance: the demo shows the whole pipeline running offline, not a result. Real numbers need real
+weights and data (see README).
 """
 from __future__ import annotations
 
