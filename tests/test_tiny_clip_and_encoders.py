@@ -73,3 +73,21 @@ def test_visual_prompts_on_resnet_are_refused(loaded_clip):
     img = PromptedImageEncoder(loaded_clip("rn"))
     with pytest.raises(TypeError, match="VisionTransformer"):
         img(torch.zeros(1, 3, 64, 64), prompts=torch.zeros(2, 64))
+
+
+def test_open_clip_format_checkpoint_and_pair_errors(loaded_clip, tmp_path):
+    from vlprompt.clip.load import BackboneNotFoundError, load_clip
+
+    model = loaded_clip("rn")
+    path = tmp_path / "open_clip_rn.pt"
+    torch.save({"state_dict": {f"module.{k}": v for k, v in model.state_dict().items()}}, path)
+    again = load_clip(str(path))
+    tokens = golden("encoders_rn.pt")["tokens"]
+    with torch.no_grad():
+        torch.testing.assert_close(again.encode_text(tokens), model.encode_text(tokens))
+    with pytest.raises(ValueError, match="Unknown open_clip model 'ViT-B-99'"):
+        load_clip("ViT-B-99:openai")
+    with pytest.raises(BackboneNotFoundError, match="Known pretrained tags for RN50"):
+        load_clip(f"RN50:{tmp_path / 'missing.pt'}")
+    with pytest.raises(ValueError, match="Unknown MODEL.BACKBONE.NAME 'ViT-B/99'"):
+        load_clip("ViT-B/99")

@@ -164,3 +164,27 @@ def test_missing_backbone_weights_say_where_to_put_them(dtd_root, tmp_path):
 
     with pytest.raises(BackboneNotFoundError, match=r"ViT-B-16\.pt.*MODEL.BACKBONE.CACHE_DIR"):
         cli.main(args(dtd_root, "ViT-B/16", tmp_path / "o", "MODEL.BACKBONE.CACHE_DIR", str(tmp_path)))
+
+
+@pytest.mark.parametrize("prec", ["amp", "bf16", "fp16"])
+def test_precision_modes_train_on_cpu(dtd_root, tiny_clip, tmp_path, prec):
+    out = tmp_path / "run"
+    cli.main(args(dtd_root, tiny_clip["rn"], out, "TRAINER.COOP.PREC", prec, "INPUT.SIZE", "(64, 64)", epochs=1))
+    ckpt = torch.load(out / "prompt_learner" / "model.pth.tar-1", weights_only=True)
+    assert ckpt["state_dict"]["ctx"].dtype == torch.float32  # learnable context stays float32 (master weights)
+    assert torch.isfinite(ckpt["state_dict"]["ctx"]).all()
+    assert len(accuracy((out / "log.txt").read_text())) == 1
+
+
+def test_text_features_are_encoded_once_per_evaluation(dtd_root, tiny_clip, tmp_path):
+    from vlprompt.config.setup import get_cfg
+    from vlprompt.registry import TRAINER_REGISTRY
+
+    a = args(dtd_root, tiny_clip["vit"], tmp_path / "o")
+    opts = a[a.index("MODEL.BACKBONE.NAME"):] + ["DATASET.ROOT", dtd_root, "DATASET.NAME", "DescribableTextures",
+                                                 "DATALOADER.TEST.BATCH_SIZE", "10", "OUTPUT_DIR", str(tmp_path / "o")]
+    trainer = TRAINER_REGISTRY.get("CoOp")(get_cfg(opts))
+    calls = []
+    trainer.model.text_encoder.register_forward_hook(lambda *_: calls.append(1))
+    trainer.test()
+    assert len(trainer.dm.test_loader) == 10 and len(calls) == 1  # 10 test batches, one text encoding

@@ -6,6 +6,7 @@ builds QuickGELU towers.
 """
 from __future__ import annotations
 
+import difflib
 import logging
 import os
 import warnings
@@ -149,9 +150,11 @@ def load_clip(name: str, precision: str = "fp32", cache_dir: str = "") -> nn.Mod
         return load_checkpoint_file(expanded, precision)
     if ":" in name and not name.startswith(("/", ".", "~")):
         return _load_open_clip_pair(name, precision)
-    if os.sep in name or name.endswith((".pt", ".pth", ".bin", ".safetensors")):
+    if name.startswith(("/", ".", "~")) or name.endswith((".pt", ".pth", ".bin", ".safetensors")):
         raise BackboneNotFoundError(f"MODEL.BACKBONE.NAME '{name}' looks like a file path, but no file is there.")
+    close = difflib.get_close_matches(name, list(OPENAI_NAMES), n=1)
+    hint = f" Did you mean '{close[0]}'?" if close else ""
     raise ValueError(
-        f"Unknown MODEL.BACKBONE.NAME '{name}'. Use an OpenAI name {sorted(OPENAI_NAMES)}, a checkpoint path, "
+        f"Unknown MODEL.BACKBONE.NAME '{name}'.{hint} Use an OpenAI name {sorted(OPENAI_NAMES)}, a checkpoint path, "
         "or an open_clip 'model:pretrained' pair (see open_clip.list_pretrained())."
     )
