@@ -86,3 +86,24 @@ def test_demo_runs_offline_and_prints_the_table():
                        text=True, timeout=300)
     assert p.returncode == 0, p.stderr[-3000:]
     assert "Base" in p.stdout and "New" in p.stdout and "HM" in p.stdout and "Demo finished" in p.stdout
+
+
+def test_main_zeroshot_and_cross_dataset_scripts(b2n_runs, dtd_root):
+    work, overrides = b2n_runs
+    env_extra = {"SEEDS": "1", "SOURCE": "dtd"}  # no ImageNet reader yet: the source is DTD here
+    def run(script, *argv):
+        env = dict(os.environ, DATA=dtd_root, **env_extra,
+                   PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
+        p = subprocess.run(["bash", str(work / script), *argv], cwd=work, env=env, capture_output=True, text=True,
+                           timeout=600)
+        assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-3000:]
+
+    run("scripts/coop/main.sh", "dtd", "vit_b16_ep50", "middle", "4", "1", "False", *overrides)
+    assert "* accuracy" in (work / "output/dtd/CoOp/vit_b16_ep50_1shots/nctx4_cscFalse_ctpmiddle/seed1/log.txt").read_text()
+    run("scripts/coop/zeroshot.sh", "dtd", "vit_b16", *overrides)
+    assert "* accuracy" in (work / "output/ZeroshotCLIP/vit_b16/dtd/log.txt").read_text()
+    run("scripts/coop/xd_train.sh", "1", "vit_b16_ep50", "1", *overrides)
+    run("scripts/coop/xd_test.sh", "dtd", "1", "vit_b16_ep50", "1", "1", *overrides)
+    train_log = (work / "output/dtd/CoOp/vit_b16_ep50_1shots/seed1/log.txt").read_text()
+    test_log = (work / "output/evaluation/CoOp/vit_b16_ep50_1shots/dtd/seed1/log.txt").read_text()
+    assert "Loading weights to prompt_learner" in test_log and "* accuracy" in train_log

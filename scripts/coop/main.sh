@@ -1,10 +1,7 @@
 #!/bin/bash
-# CoOp few-shot on all classes, seeds 1-3 (published arguments):
-#   bash scripts/coop/main.sh DATASET CFG CTP NCTX SHOTS CSC
-set -e
-cd "$(dirname "$0")/../.."
-
-DATA=${DATA:-/path/to/datasets}
+# CoOp few-shot on all classes, seeds 1-3 (SEEDS="1" to change), published arguments:
+#   bash scripts/coop/main.sh DATASET CFG CTP NCTX SHOTS CSC [KEY VALUE ...]
+source "$(dirname "$0")/../common.sh"
 TRAINER=CoOp
 DATASET=$1
 CFG=$2     # config file name, e.g. rn50_ep50
@@ -14,22 +11,11 @@ SHOTS=$5   # number of shots (1, 2, 4, 8, 16)
 CSC=$6     # class-specific context (False or True)
 shift $(( $# < 6 ? $# : 6 ))
 
-for SEED in ${SEEDS:-1 2 3}
-do
-    DIR=output/${DATASET}/${TRAINER}/${CFG}_${SHOTS}shots/nctx${NCTX}_csc${CSC}_ctp${CTP}/seed${SEED}
-    if [ -d "$DIR" ] && grep -q "^\* accuracy" "$DIR/log.txt" 2>/dev/null; then
-        echo "Oops! The results exist at ${DIR} (so skip this job)"
-    else
-        python train.py \
-        --root ${DATA} \
-        --seed ${SEED} \
-        --trainer ${TRAINER} \
+for SEED in ${SEEDS:-1 2 3}; do
+    run_or_skip output/${DATASET}/${TRAINER}/${CFG}_${SHOTS}shots/nctx${NCTX}_csc${CSC}_ctp${CTP}/seed${SEED} \
+        --seed ${SEED} --trainer ${TRAINER} \
         --dataset-config-file configs/datasets/${DATASET}.yaml \
         --config-file configs/trainers/${TRAINER}/${CFG}.yaml \
-        --output-dir ${DIR} \
-        TRAINER.COOP.N_CTX ${NCTX} \
-        TRAINER.COOP.CSC ${CSC} \
-        TRAINER.COOP.CLASS_TOKEN_POSITION ${CTP} \
+        TRAINER.COOP.N_CTX ${NCTX} TRAINER.COOP.CSC ${CSC} TRAINER.COOP.CLASS_TOKEN_POSITION ${CTP} \
         DATASET.NUM_SHOTS ${SHOTS} "$@"
-    fi
 done
