@@ -56,6 +56,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             logger.info(f"{key}: {getattr(args, key)}")
         logger.info(f"************\n** Config **\n************\n{cfg}")
     trainer_cls = TRAINER_REGISTRY.get(cfg.TRAINER.NAME)
+    logger.info(f"Loading trainer: {cfg.TRAINER.NAME}")
     trainer = trainer_cls(cfg)
     if args.eval_only:
         trainer.load_model(args.model_dir, epoch=args.load_epoch)

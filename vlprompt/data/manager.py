@@ -72,6 +72,7 @@ class DataManager:
 
     def __init__(self, cfg: CfgNode, dataset: DatasetBase | None = None) -> None:
         if dataset is None:
+            logger.info(f"Loading dataset: {cfg.DATASET.NAME}")
             dataset = DATASET_REGISTRY.get(cfg.DATASET.NAME)(cfg)
         self.dataset = dataset
         self.cfg = cfg
