@@ -1,4 +1,4 @@
-"""DatasetBase: the three Datum lists of a run, and the reader skeleton shared by the split-json datasets."""
+"""DatasetBase (the three Datum lists of a run) and the reader skeletons shared by the benchmark datasets."""
 from __future__ import annotations
 
 import logging
@@ -9,9 +9,10 @@ from typing import Sequence
 from yacs.config import CfgNode
 
 from .datum import Datum
-from .splits import generate_fewshot, read_split, subsample_classes
+from .splits import generate_fewshot, read_split, save_split, subsample_classes
 
 logger = logging.getLogger(__name__)
+Lists = tuple[list[Datum], list[Datum], list[Datum]]
 
 
 class DatasetLayoutError(FileNotFoundError):
@@ -21,9 +22,8 @@ class DatasetLayoutError(FileNotFoundError):
 class DatasetBase:
     """Holds ``train_x``, ``val`` and ``test`` (lists of Datum) and the class names.
 
-    Readers subclass it and call ``super().__init__(train_x=..., val=..., test=...)``.
-    ``classnames[i]`` is the name of label ``i``, taken from ``train_x`` (from ``test``
-    for target-only datasets), as Dassl does.
+    ``classnames[i]`` is the name of label ``i``, taken from ``train_x`` (from ``test`` when there
+    is no training list), as Dassl does.
     """
 
     dataset_dir = ""
@@ -38,54 +38,91 @@ class DatasetBase:
         self.num_classes = max(self.lab2cname) + 1 if self.lab2cname else 0
 
 
-class SplitJsonDataset(DatasetBase):
-    """A reader for datasets described by a ``split_zhou_<Name>.json`` file (DTD, EuroSAT, ...).
+class DatasetReader(DatasetBase):
+    """A benchmark reader: checks the layout, reads the full lists, then applies the run's few-shot
+    sampling (``DATASET.NUM_SHOTS``, val with ``min(K, 4)``) and base/new subsampling, drawing from
+    ``random.Random(SEED)`` exactly as the published code draws from its freshly seeded global ``random``.
 
-    Subclasses set ``dataset_dir``, ``image_subdir``, ``split_file``, ``layout`` (the expected
-    tree, shown when something is missing) and ``source`` (where the data and split come from),
-    and may override ``build_split`` for datasets whose published reader creates the split json
-    when it is absent.
+    Subclasses set ``dataset_dir`` (the folder under DATASET.ROOT), ``layout`` (the expected tree,
+    shown in errors), ``source`` (where the data and split files come from) and implement ``read``.
+    Class attributes: ``val_is_test`` (ImageNet: the val list is the test list, only train is sampled),
+    ``target_only`` (ImageNet-V2/-Sketch/-A/-R: one list, used as train_x and test, never sampled).
+    """
+
+    layout = ""
+    source = ""
+    val_is_test = False
+    target_only = False
+
+    def __init__(self, cfg: CfgNode) -> None:
+        self.root = os.path.abspath(os.path.expanduser(cfg.DATASET.ROOT))
+        self.dataset_dir = os.path.join(self.root, type(self).dataset_dir)
+        if not os.path.isdir(self.dataset_dir):
+            raise self.layout_error(f"the folder {self.dataset_dir} does not exist")
+        rng = random.Random(cfg.SEED) if cfg.SEED >= 0 else random.Random()
+        train, val, test = self.read(rng)
+        if self.target_only:
+            super().__init__(train_x=test, test=test)
+            return
+        num_shots = cfg.DATASET.NUM_SHOTS
+        if num_shots >= 1:
+            train = generate_fewshot(train, num_shots, rng)
+            if not self.val_is_test:
+                val = generate_fewshot(val, min(num_shots, 4), rng)
+        subsample = cfg.DATASET.SUBSAMPLE_CLASSES
+        if self.val_is_test:
+            train, test = subsample_classes(train, test, subsample=subsample)
+            val = test
+        else:
+            train, val, test = subsample_classes(train, val, test, subsample=subsample)
+        super().__init__(train_x=train, val=val, test=test)
+
+    def read(self, rng: random.Random) -> Lists:
+        """Full train/val/test lists before any sampling (``rng`` only for building a missing split)."""
+        raise NotImplementedError
+
+    def path(self, *parts: str) -> str:
+        return os.path.join(self.dataset_dir, *parts)
+
+    def require(self, *relpaths: str) -> None:
+        """Raise a layout error naming the first of ``relpaths`` (relative to the dataset folder) that is missing."""
+        for rel in relpaths:
+            if not os.path.exists(self.path(rel)):
+                raise self.layout_error(f"{self.path(rel)} does not exist")
+
+    def layout_error(self, what: str) -> DatasetLayoutError:
+        name = type(self).__name__
+        folder = type(self).dataset_dir
+        return DatasetLayoutError(
+            f"Dataset {name}: {what}.\n"
+            f"Expected layout under DATASET.ROOT ({self.root}):\n{self.layout.rstrip()}\n"
+            f"Where to get it: {self.source}\n"
+            f"Set DATASET.ROOT (train.py --root, DATA= in the scripts) to the folder that holds '{folder}/'. "
+            "See docs/DATASETS.md."
+        )
+
+
+class SplitJsonDataset(DatasetReader):
+    """Datasets described by CoOp's ``split_zhou_<Name>.json`` (paths relative to ``image_subdir``).
+
+    Without the json, ``build_split`` makes the lists from the raw files as the published reader does
+    (drawing from the run's rng) and the json is saved in the published format.
     """
 
     image_subdir = "images"
     split_file = ""
-    layout = ""
-    source = ""
 
-    def __init__(self, cfg: CfgNode) -> None:
-        root = os.path.abspath(os.path.expanduser(cfg.DATASET.ROOT))
-        self.dataset_dir = os.path.join(root, type(self).dataset_dir)
-        self.image_dir = os.path.join(self.dataset_dir, self.image_subdir)
-        self.split_path = os.path.join(self.dataset_dir, self.split_file)
-        # the published code draws from the global `random` right after seeding; same stream here
-        rng = random.Random(cfg.SEED) if cfg.SEED >= 0 else random.Random()
-        self.check_layout()
-        if os.path.isfile(self.split_path):
-            train, val, test = read_split(self.split_path, self.image_dir)
-        else:
-            train, val, test = self.build_split(rng)
-        num_shots = cfg.DATASET.NUM_SHOTS
-        if num_shots >= 1:
-            train = generate_fewshot(train, num_shots, rng)
-            val = generate_fewshot(val, min(num_shots, 4), rng)
-        train, val, test = subsample_classes(train, val, test, subsample=cfg.DATASET.SUBSAMPLE_CLASSES)
-        super().__init__(train_x=train, val=val, test=test)
+    def read(self, rng: random.Random) -> Lists:
+        image_dir = self.path(self.image_subdir)
+        split_path = self.path(self.split_file)
+        if not os.path.isdir(image_dir):
+            raise self.layout_error(f"the image folder {image_dir} does not exist")
+        if os.path.isfile(split_path):
+            return read_split(split_path, image_dir)
+        train, val, test = self.build_split(rng)
+        save_split(train, val, test, split_path, image_dir)
+        logger.info(f"Saved split to {split_path}")
+        return train, val, test
 
-    def build_split(self, rng: random.Random) -> tuple[list[Datum], list[Datum], list[Datum]]:
-        raise self.layout_error(f"the split file {self.split_path} is missing")
-
-    def check_layout(self) -> None:
-        if not os.path.isdir(self.dataset_dir):
-            raise self.layout_error(f"the folder {self.dataset_dir} does not exist")
-        if not os.path.isdir(self.image_dir):
-            raise self.layout_error(f"the image folder {self.image_dir} does not exist")
-
-    def layout_error(self, what: str) -> DatasetLayoutError:
-        name = type(self).__name__
-        return DatasetLayoutError(
-            f"Dataset {name}: {what}.\n"
-            f"Expected layout under DATASET.ROOT ({os.path.dirname(self.dataset_dir)}):\n{self.layout.rstrip()}\n"
-            f"Where to get it: {self.source}\n"
-            "Set DATASET.ROOT (train.py --root) to the folder that holds "
-            f"'{type(self).dataset_dir}/'. See docs/DATASETS.md."
-        )
+    def build_split(self, rng: random.Random) -> Lists:
+        raise self.layout_error(f"the split file {self.path(self.split_file)} is missing")

@@ -42,11 +42,14 @@ def read_split(path: str, image_dir: str) -> tuple[list[Datum], list[Datum], lis
     def convert(key: str) -> list[Datum]:
         items = []
         for i, entry in enumerate(split[key]):
-            if not (isinstance(entry, (list, tuple)) and len(entry) == 3 and isinstance(entry[0], str)
-                    and isinstance(entry[1], int) and isinstance(entry[2], str)):
+            try:
+                impath, label, classname = entry
+                label = int(label)  # the published reader accepts labels stored as strings too
+                if not (isinstance(impath, str) and isinstance(classname, str)):
+                    raise TypeError
+            except (TypeError, ValueError):
                 raise SplitFileError(f"Split file {path}: entry {key}[{i}] = {entry!r} is not "
-                                     "[relative image path, integer label, class name].")
-            impath, label, classname = entry
+                                     "[relative image path, integer label, class name].") from None
             items.append(Datum(impath=os.path.join(image_dir, impath), label=label, classname=classname))
         return items
 

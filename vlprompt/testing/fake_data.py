@@ -51,3 +51,42 @@ def make_dtd(root: str, images_per_class: int = 10, with_split: bool = True, see
         with open(os.path.join(folder, "split_zhou_DescribableTextures.json"), "w") as f:
             json.dump(split, f)
     return folder
+
+
+def tiny_image(relpath: str) -> Image.Image:
+    """An 8-15 px picture whose colour depends on its folder (the class) and its details on the file."""
+    h = zlib.crc32(relpath.encode())
+    hc = zlib.crc32(os.path.dirname(relpath).encode())
+    base = (hc & 255, (hc >> 8) & 255, (hc >> 16) & 255)
+    img = Image.new("RGB", (8 + h % 8, 8 + (h >> 3) % 8), base)
+    px = img.load()
+    for x in range(img.width):
+        px[x, (x + h) % img.height] = ((h >> 8) & 255, (h >> 16) & 255, (h >> 24) & 255)
+    return img
+
+
+def build_roots(meta_dir: str, manifest_dir: str, out: str, only: list[str] | None = None,
+                images: bool = True) -> list[str]:
+    """Lay out synthetic dataset roots: copy every non-image file from ``meta_dir/<dataset_dir>/`` and write
+    each image listed in ``manifest_dir/<dataset_dir>.txt.gz`` (paths relative to ``out``).
+    ``images=False`` writes empty files (enough for the readers, which only list and read paths)."""
+    import gzip
+    import shutil
+
+    names = sorted(d for d in os.listdir(meta_dir) if os.path.isdir(os.path.join(meta_dir, d)))
+    names = [n for n in names if only is None or n in only]
+    for name in names:
+        shutil.copytree(os.path.join(meta_dir, name), os.path.join(out, name), dirs_exist_ok=True)
+        manifest = os.path.join(manifest_dir, f"{name}.txt.gz")
+        if not os.path.isfile(manifest):
+            continue
+        with gzip.open(manifest, "rt", encoding="utf-8") as f:
+            relpaths = [line.strip() for line in f if line.strip()]
+        for rel in relpaths:
+            path = os.path.join(out, rel)
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            if images:
+                tiny_image(rel).save(path, format="PNG" if rel.lower().endswith(".png") else "JPEG", quality=90)
+            else:
+                open(path, "wb").close()
+    return names
