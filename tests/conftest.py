@@ -58,3 +58,13 @@ def loaded_clip(tiny_clip):
         return cache[spec]
 
     return get
+
+
+@pytest.fixture(scope="session")
+def image_roots(tmp_path_factory) -> str:
+    """All 15 synthetic roots with real tiny images (for runs that load images)."""
+    from vlprompt.testing.fake_data import build_roots
+
+    root = tmp_path_factory.mktemp("roots_images")
+    build_roots(str(DATA / "roots" / "meta"), str(DATA / "roots" / "manifests"), str(root))
+    return str(root)

@@ -166,3 +166,31 @@ def test_readers_leave_the_dataset_folders_as_they_were(empty_roots):
         read(empty_roots, name, shots=4, subsample="base")
     after = {d: sorted(os.listdir(os.path.join(empty_roots, d))) for d in os.listdir(empty_roots)}
     assert before == after  # no split_fewshot/, no preprocessed.pkl, nothing the published code would read
+
+
+def test_show_split_writes_the_published_lists(empty_roots, tmp_path, capsys):
+    from conftest import REPO
+    from vlprompt.data import show_split
+
+    out = tmp_path / "split.json"
+    assert show_split.main(["--root", empty_roots, "--dataset-config-file", str(REPO / "configs/datasets/eurosat.yaml"),
+                            "--seed", "2", "--json", str(out), "DATASET.NUM_SHOTS", "4",
+                            "DATASET.SUBSAMPLE_CLASSES", "new"]) == 0
+    written = json.loads(out.read_text())
+    run = next(r for r in load_golden("EuroSAT")["runs"] if (r["seed"], r["num_shots"], r["subsample"]) == (2, 4, "new"))
+    assert written["train_x"] == run["train_x"] and written["val"] == run["val"]
+    assert written["classnames"] == run["classnames"]
+    capsys.readouterr()
+    show_split.main(["--root", empty_roots, "--dataset-config-file", str(REPO / "configs/datasets/eurosat.yaml"),
+                     "DATASET.NUM_SHOTS", "4"])
+    text = capsys.readouterr().out
+    assert "classes" in text and "10" in text and "train_x per class  4-4" in text
+
+
+@pytest.mark.parametrize("name", DATASET_REGISTRY.names())
+def test_docs_give_every_layout_and_source(name):
+    from conftest import REPO
+
+    doc = (REPO / "docs" / "DATASETS.md").read_text()
+    cls = DATASET_REGISTRY.get(name)
+    assert f"## {name} " in doc and cls.layout in doc and cls.source in doc
