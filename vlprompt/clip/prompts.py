@@ -51,10 +51,13 @@ class ClassPrompts(nn.Module):
         self.prompt_texts = [f"{prefix} {name}." for name in names]
         device = text_encoder.token_embedding.weight.device
         tokens = tokenize(self.prompt_texts).to(device)
+        eot = tokens.argmax(dim=-1)
+        # with a causal mask, positions after the last EOT never reach a text feature: keep only the ones before
+        length = int(eot.max()) + 1 if text_encoder.attn_mask is not None else tokens.shape[1]
         with torch.no_grad():
-            emb = text_encoder.embed(tokens).float()
+            emb = text_encoder.embed(tokens[:, :length]).float()
         self.register_buffer("tokenized_prompts", tokens, persistent=False)
-        self.register_buffer("eot_index", tokens.argmax(dim=-1), persistent=False)
+        self.register_buffer("eot_index", eot, persistent=False)
         self.splice = ContextSplice(emb, n_ctx, [bpe_length(n) for n in names], position)
 
     def forward(self, ctx: Tensor) -> tuple[Tensor, Tensor]:
