@@ -1,0 +1,51 @@
+"""CoCoOp end to end through its scripts (base -> checkpoint -> new -> table), precision modes, and
+the published checkpoint format."""
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from conftest import REPO
+from vlprompt import cli, results
+
+pytestmark = pytest.mark.slow
+
+
+def overrides(clip):
+    return ["MODEL.BACKBONE.NAME", clip, "INPUT.SIZE", "(32, 32)", "TRAINER.COCOOP.PREC", "fp32",
+            "OPTIM.MAX_EPOCH", "1", "DATALOADER.NUM_WORKERS", "0", "DATALOADER.TRAIN_X.BATCH_SIZE", "4",
+            "VERBOSE", "False"]
+
+
+def test_cocoop_base_to_new_through_scripts(dtd_root, tiny_clip, tmp_path):
+    work = tmp_path / "repo"
+    work.mkdir()
+    for name in ("train.py", "configs", "scripts", "trainers", "datasets"):
+        os.symlink(REPO / name, work / name)
+    env = dict(os.environ, DATA=dtd_root, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
+    for script, extra in (("base2new_train.sh", []), ("base2new_test.sh", ["1"])):
+        p = subprocess.run(["bash", str(work / "scripts/cocoop" / script), "dtd", "1",
+                            "vit_b16_c4_ep10_batch1_ctxv1", "1", *extra, *overrides(tiny_clip["vit"])],
+                           cwd=work, env=env, capture_output=True, text=True, timeout=600)
+        assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-3000:]
+    run = "dtd/shots_1/CoCoOp/vit_b16_c4_ep10_batch1_ctxv1/seed1"
+    ckpt = torch.load(work / "output/base2new/train_base" / run / "prompt_learner/model.pth.tar-1", weights_only=True)
+    assert set(ckpt["state_dict"]) == {"ctx", "meta_net.linear1.weight", "meta_net.linear1.bias",
+                                       "meta_net.linear2.weight", "meta_net.linear2.bias"}
+    assert "Loading weights to prompt_learner" in (work / "output/base2new/test_new" / run / "log.txt").read_text()
+    g = results.collect(str(work / "output/base2new"))[("dtd", "shots_1/CoCoOp/vit_b16_c4_ep10_batch1_ctxv1")]
+    assert list(g.base) == [1] and list(g.new) == [1]
+
+
+@pytest.mark.parametrize("prec", ["amp", "bf16"])
+def test_cocoop_precision_modes(dtd_root, tiny_clip, tmp_path, prec):
+    out = tmp_path / "run"
+    cli.main(["--root", dtd_root, "--seed", "1", "--trainer", "CoCoOp",
+              "--dataset-config-file", str(REPO / "configs/datasets/dtd.yaml"),
+              "--config-file", str(REPO / "configs/trainers/CoCoOp/vit_b16_c4_ep10_batch1.yaml"),
+              "--output-dir", str(out), *overrides(tiny_clip["vit"]), "TRAINER.COCOOP.PREC", prec,
+              "DATASET.NUM_SHOTS", "1"])
+    ckpt = torch.load(out / "prompt_learner/model.pth.tar-1", weights_only=True)
+    assert all(torch.isfinite(v).all() and v.dtype == torch.float32 for v in ckpt["state_dict"].values())
