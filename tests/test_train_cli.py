@@ -129,7 +129,7 @@ def test_unknown_trainer_lists_registered(dtd_root, tiny_clip, tmp_path):
 
 
 def test_unknown_dataset_lists_registered(dtd_root, tiny_clip, tmp_path):
-    with pytest.raises(KeyError, match="DescribableTexture.*Registered: DescribableTextures"):
+    with pytest.raises(KeyError, match="Did you mean 'DescribableTextures'.*Registered: Caltech101, DescribableTextures"):
         cli.main(args(dtd_root, tiny_clip["vit"], tmp_path / "o", "DATASET.NAME", "DescribableTexture"))
 
 
