@@ -14,53 +14,21 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from yacs.config import CfgNode as CN
 
-from vlprompt.clip.prompts import ClassPrompts, cosine_logits, init_context
-from vlprompt.clip.text import PromptedTextEncoder
-from vlprompt.clip.vision import PromptedImageEncoder
+from vlprompt.clip.prompts import ContextPromptCLIP, cosine_logits
 from vlprompt.engine import Trainer
 from vlprompt.registry import TRAINER_REGISTRY
 
 
-class PromptLearner(nn.Module):
-    """``ctx`` (``[n_ctx, D]`` or ``[n_cls, n_ctx, D]`` with CSC) spliced into every class prompt."""
-
-    def __init__(self, cfg: CN, classnames: list[str], text_encoder: PromptedTextEncoder) -> None:
-        super().__init__()
-        c = cfg.TRAINER.COOP
-        shape = (len(classnames),) if (c.CSC and not c.CTX_INIT) else ()
-        ctx, prefix = init_context(text_encoder, c.N_CTX, c.CTX_INIT, shape)
-        self.ctx = nn.Parameter(ctx)
-        self.n_ctx = ctx.shape[-2]
-        self.prompts = ClassPrompts(text_encoder, classnames, prefix, self.n_ctx, c.CLASS_TOKEN_POSITION)
-
-    def forward(self) -> tuple[Tensor, Tensor]:
-        return self.prompts(self.ctx)
-
-
-class CustomCLIP(nn.Module):
-    """Frozen CLIP encoders + the prompt learner."""
+class CustomCLIP(ContextPromptCLIP):
+    """The published name: frozen CLIP + ``prompt_learner`` configured by ``cfg.TRAINER.COOP``."""
 
     def __init__(self, cfg: CN, classnames: list[str], clip_model: nn.Module) -> None:
-        super().__init__()
-        self.text_encoder = PromptedTextEncoder(clip_model)
-        self.image_encoder = PromptedImageEncoder(clip_model)
-        self.logit_scale = clip_model.logit_scale
-        self.prompt_learner = PromptLearner(cfg, classnames, self.text_encoder)
-
-    def text_features(self) -> Tensor:
-        return self.text_encoder(*self.prompt_learner())
-
-    def image_features(self, images: Tensor) -> Tensor:
-        with torch.no_grad():  # the image tower is frozen and prompt-free
-            return self.image_encoder(images)
-
-    def forward(self, images: Tensor) -> Tensor:
-        return cosine_logits(self.image_features(images).float(), self.text_features().float(), self.logit_scale)
+        c = cfg.TRAINER.COOP
+        super().__init__(clip_model, classnames, c.N_CTX, c.CTX_INIT, c.CSC, c.CLASS_TOKEN_POSITION)
 
 
 @TRAINER_REGISTRY.register()
@@ -80,9 +48,8 @@ class CoOp(Trainer):
         cfg.TRAINER.COOP.CLASS_TOKEN_POSITION = "end"
 
     def build_model(self) -> nn.Module:
-        clip_model = self.load_clip()
         self._text_features: Tensor | None = None
-        return CustomCLIP(self.cfg, self.classnames, clip_model)
+        return CustomCLIP(self.cfg, self.classnames, self.load_clip())
 
     def checkpoint_modules(self) -> dict[str, nn.Module]:
         return {"prompt_learner": self.model.prompt_learner}

@@ -69,3 +69,51 @@ def cosine_logits(image_features: Tensor, text_features: Tensor, logit_scale: Te
     image_features = F.normalize(image_features, dim=-1)
     text_features = F.normalize(text_features, dim=-1)
     return logit_scale.exp() * image_features @ text_features.t()
+
+
+class ContextPromptLearner(nn.Module):
+    """Learnable context ``ctx`` spliced into every class prompt (CoOp's prompt learner).
+
+    ``ctx`` is ``[n_ctx, D]`` (shared) or ``[n_cls, n_ctx, D]`` (class-specific, ``csc`` without init words).
+    ``forward()`` -> (embeddings ``[n_cls, L, D]``, eot_index ``[n_cls]``).
+    """
+
+    def __init__(self, text_encoder: PromptedTextEncoder, classnames: Sequence[str], n_ctx: int,
+                 ctx_init: str = "", csc: bool = False, position: str = "end") -> None:
+        super().__init__()
+        shape = (len(classnames),) if (csc and not ctx_init) else ()
+        ctx, prefix = init_context(text_encoder, n_ctx, ctx_init, shape)
+        self.ctx = nn.Parameter(ctx)
+        self.n_ctx = ctx.shape[-2]
+        self.prompts = ClassPrompts(text_encoder, classnames, prefix, self.n_ctx, position)
+
+    def forward(self) -> tuple[Tensor, Tensor]:
+        return self.prompts(self.ctx)
+
+
+class ContextPromptCLIP(nn.Module):
+    """Frozen CLIP encoders + a ContextPromptLearner: image-independent class prompts.
+
+    ``text_features()`` depends only on the prompts (cache it for evaluation); image features come from
+    the frozen, prompt-free image tower without autograd.
+    """
+
+    def __init__(self, clip_model: nn.Module, classnames: Sequence[str], n_ctx: int, ctx_init: str = "",
+                 csc: bool = False, position: str = "end") -> None:
+        super().__init__()
+        from .vision import PromptedImageEncoder
+
+        self.text_encoder = PromptedTextEncoder(clip_model)
+        self.image_encoder = PromptedImageEncoder(clip_model)
+        self.logit_scale = clip_model.logit_scale
+        self.prompt_learner = ContextPromptLearner(self.text_encoder, classnames, n_ctx, ctx_init, csc, position)
+
+    def text_features(self) -> Tensor:
+        return self.text_encoder(*self.prompt_learner())
+
+    def image_features(self, images: Tensor) -> Tensor:
+        with torch.no_grad():
+            return self.image_encoder(images)
+
+    def forward(self, images: Tensor) -> Tensor:
+        return cosine_logits(self.image_features(images).float(), self.text_features().float(), self.logit_scale)

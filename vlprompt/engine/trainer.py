@@ -81,6 +81,11 @@ class Trainer:
         """Modules saved in checkpoints, under their published names."""
         return {}
 
+    def inference_modules(self) -> dict[str, nn.Module]:
+        """The checkpointed modules that evaluation needs (``--eval-only`` loads only these); default: all.
+        A method whose training-only modules are checkpointed for resuming leaves them out here."""
+        return self.checkpoint_modules()
+
     def build_train_loader(self) -> Iterable[dict]:
         return self.dm.train_loader_x
 
@@ -271,7 +276,7 @@ class Trainer:
 
     def load_model(self, directory: str, epoch: Optional[int] = None) -> None:
         """Load the weights saved at ``epoch`` (default: the best-val model) from a run folder."""
-        modules = self.checkpoint_modules()
+        modules = self.inference_modules()
         if not modules:
             return
         if not directory:
