@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from yacs.config import CfgNode as CN
 
-from vlprompt.clip.prompts import ContextPromptCLIP, cosine_logits
+from vlprompt.clip.prompts import ContextPromptCLIP
 from vlprompt.engine import Trainer
 from vlprompt.registry import TRAINER_REGISTRY
 
@@ -48,23 +48,20 @@ class CoOp(Trainer):
         cfg.TRAINER.COOP.CLASS_TOKEN_POSITION = "end"
 
     def build_model(self) -> nn.Module:
-        self._text_features: Tensor | None = None
         return CustomCLIP(self.cfg, self.classnames, self.load_clip())
 
     def checkpoint_modules(self) -> dict[str, nn.Module]:
         return {"prompt_learner": self.model.prompt_learner}
 
     def compute_loss(self, batch: dict[str, Any]) -> dict[str, Tensor]:
-        self._text_features = None  # the prompts are about to change
+        self.model.clear_text_cache()  # the prompts are about to change
         logits = self.model(batch["img"])
         label = batch["label"]
         return {"loss": F.cross_entropy(logits, label),
                 "acc": (logits.argmax(dim=1) == label).float().mean() * 100.0}
 
     def prepare_eval(self) -> None:
-        self._text_features = self.model.text_features().float()
+        self.model.cache_text_features()
 
     def model_inference(self, images: Tensor) -> Tensor:
-        if self._text_features is None:
-            self.prepare_eval()
-        return cosine_logits(self.model.image_features(images).float(), self._text_features, self.model.logit_scale)
+        return self.model.cached_logits(images)

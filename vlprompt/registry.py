@@ -42,9 +42,9 @@ class Registry:
     def get(self, name: str) -> Any:
         if name not in self._obj_map:
             registered = ", ".join(sorted(self._obj_map)) or "(none)"
-            close = difflib.get_close_matches(name, list(self._obj_map), n=1, cutoff=0.5)
-            if not close:  # case-insensitive fallback: "coop" -> "CoOp"
-                close = [k for k in self._obj_map if k.lower() == str(name).lower()]
+            close = [k for k in self._obj_map if k.lower() == str(name).lower()]  # "coop" -> "CoOp"
+            if not close:
+                close = difflib.get_close_matches(name, list(self._obj_map), n=1, cutoff=0.5)
             hint = f" Did you mean '{close[0]}'?" if close else ""
             raise KeyError(
                 f"No object named '{name}' in the {self.name} registry.{hint} Registered: {registered}."

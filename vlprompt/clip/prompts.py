@@ -107,9 +107,24 @@ class ContextPromptCLIP(nn.Module):
         self.image_encoder = PromptedImageEncoder(clip_model)
         self.logit_scale = clip_model.logit_scale
         self.prompt_learner = ContextPromptLearner(self.text_encoder, classnames, n_ctx, ctx_init, csc, position)
+        self._cached_text: Tensor | None = None
 
     def text_features(self) -> Tensor:
         return self.text_encoder(*self.prompt_learner())
+
+    def cache_text_features(self) -> None:
+        """Encode the class prompts once for an evaluation (call again after the prompts change)."""
+        with torch.no_grad():
+            self._cached_text = self.text_features().float()
+
+    def clear_text_cache(self) -> None:
+        self._cached_text = None
+
+    def cached_logits(self, images: Tensor) -> Tensor:
+        """Logits against the cached class text features (encoded now if there are none)."""
+        if self._cached_text is None:
+            self.cache_text_features()
+        return cosine_logits(self.image_features(images).float(), self._cached_text, self.logit_scale)
 
     def image_features(self, images: Tensor) -> Tensor:
         with torch.no_grad():
