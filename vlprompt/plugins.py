@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
+import types
 from pathlib import Path
 from typing import Iterable
 
@@ -17,8 +18,22 @@ DEFAULT_FOLDERS = (REPO_ROOT / "trainers", REPO_ROOT / "datasets")
 _loaded: set[Path] = set()
 
 
+def _namespace(name: str) -> types.ModuleType:
+    """An empty package in sys.modules (``vlprompt_plugins``, ``vlprompt_plugins.trainers``), so plugin
+    modules import and pickle like ordinary ones."""
+    if name not in sys.modules:
+        module = types.ModuleType(name)
+        module.__path__ = []  # a package
+        sys.modules[name] = module
+        parent, _, child = name.rpartition(".")
+        if parent:
+            setattr(_namespace(parent), child, module)
+    return sys.modules[name]
+
+
 def _import_file(path: Path) -> None:
-    module_name = f"vlprompt_plugins.{path.parent.name}.{path.stem}"
+    package = _namespace(f"vlprompt_plugins.{path.parent.name}")
+    module_name = f"{package.__name__}.{path.stem}"
     spec = importlib.util.spec_from_file_location(module_name, path)
     if spec is None or spec.loader is None:
         raise ImportError(f"Cannot import plugin file {path}")
@@ -29,6 +44,7 @@ def _import_file(path: Path) -> None:
     except Exception:
         del sys.modules[module_name]
         raise
+    setattr(package, path.stem, module)
 
 
 def load(extra: Iterable[str | os.PathLike] = ()) -> None:

@@ -60,8 +60,11 @@ class ClassPrompts(nn.Module):
         self.register_buffer("eot_index", eot, persistent=False)
         self.splice = ContextSplice(emb, n_ctx, [bpe_length(n) for n in names], position)
 
-    def forward(self, ctx: Tensor) -> tuple[Tensor, Tensor]:
-        return self.splice(ctx), self.eot_index
+    def forward(self, ctx: Tensor, rows: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """``rows`` ``[R]`` (class index per row of ``ctx``) builds R prompts instead of one per class."""
+        if rows is None:
+            return self.splice(ctx), self.eot_index
+        return self.splice(ctx, rows), self.eot_index[rows]
 
 
 def cosine_logits(image_features: Tensor, text_features: Tensor, logit_scale: Tensor) -> Tensor:

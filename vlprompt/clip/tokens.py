@@ -98,10 +98,13 @@ class ContextSplice(nn.Module):
         if n_cls != len(name_lens):
             raise ValueError(f"{n_cls} prompts but {len(name_lens)} name lengths")
 
-    def forward(self, ctx: Tensor) -> Tensor:
-        """Args: ctx ``[n_ctx, D]`` (shared), ``[n_cls, n_ctx, D]`` (class-specific) or ``[B, n_cls, n_ctx, D]``.
-        Returns prompt embeddings ``[n_cls, L, D]`` (or ``[B, n_cls, L, D]``)."""
-        emb = self.token_embedding
+    def forward(self, ctx: Tensor, rows: Tensor | None = None) -> Tensor:
+        """Args: ctx ``[n_ctx, D]`` (shared), ``[n_cls, n_ctx, D]`` (class-specific) or ``[B, n_cls, n_ctx, D]``;
+        ``rows`` ``[R]``: build only these class prompts (``ctx`` then has R rows instead of n_cls).
+        Returns prompt embeddings ``[n_cls, L, D]`` (or ``[B, n_cls, L, D]``, ``[R, L, D]``)."""
+        emb, index = self.token_embedding, self.index
+        if rows is not None:
+            emb, index = emb[rows], index[rows]
         n_cls, _, dim = emb.shape
         batched = ctx.dim() == 4
         if ctx.dim() == 2:
@@ -109,7 +112,7 @@ class ContextSplice(nn.Module):
         if batched:
             b = ctx.shape[0]
             src = torch.cat([emb.unsqueeze(0).expand(b, -1, -1, -1).to(ctx.dtype), ctx], dim=2)
-            idx = self.index.unsqueeze(0).unsqueeze(-1).expand(b, -1, -1, dim)
+            idx = index.unsqueeze(0).unsqueeze(-1).expand(b, -1, -1, dim)
             return src.gather(2, idx)
         src = torch.cat([emb.to(ctx.dtype), ctx], dim=1)
-        return src.gather(1, self.index.unsqueeze(-1).expand(-1, -1, dim))
+        return src.gather(1, index.unsqueeze(-1).expand(-1, -1, dim))

@@ -79,8 +79,14 @@ def load_state_dict_checked(module: nn.Module, state_dict: dict[str, torch.Tenso
     state_dict = {k[7:] if k.startswith("module.") else k: v for k, v in state_dict.items() if k not in ignore}
     own = module.state_dict()
     learnable = {n for n, p in module.named_parameters() if p.requires_grad}
+    # tensors whose size the checkpoint decides (a submodule lists them in `checkpoint_sized` and resizes
+    # itself in _load_from_state_dict), e.g. one prompt per training image of the run that saved it
+    sized_by_checkpoint = {f"{name}.{key}" if name else key for name, m in module.named_modules()
+                           for key in getattr(m, "checkpoint_sized", ())}
     mismatched = [f"  {k}: checkpoint {tuple(v.shape)} vs model {tuple(own[k].shape)}"
-                  for k, v in state_dict.items() if k in own and tuple(v.shape) != tuple(own[k].shape)]
+                  for k, v in state_dict.items()
+                  if k in own and isinstance(v, torch.Tensor) and isinstance(own[k], torch.Tensor)
+                  and k not in sized_by_checkpoint and tuple(v.shape) != tuple(own[k].shape)]
     if mismatched:
         raise CheckpointError(
             f"{source} does not fit this model (was it trained with another config, e.g. N_CTX, CSC, backbone "
@@ -91,5 +97,11 @@ def load_state_dict_checked(module: nn.Module, state_dict: dict[str, torch.Tenso
                               f"it holds {sorted(state_dict)}.")
     unexpected = sorted(k for k in state_dict if k not in own)
     if unexpected:
-        logger.info(f"Ignoring {len(unexpected)} key(s) of {source} that this model does not have: {unexpected[:5]}")
+        groups: dict[str, int] = {}
+        for k in unexpected:  # grouped by first name component: a whole saved model lists hundreds of frozen keys
+            head = k.split(".", 1)[0] + (".*" if "." in k else "")
+            groups[head] = groups.get(head, 0) + 1
+        summary = ", ".join(f"{head} ({n})" if n > 1 else head for head, n in groups.items())
+        logger.info(f"Ignoring {len(unexpected)} key(s) of {source} that this model does not have "
+                    f"(not learned here, e.g. frozen CLIP weights saved with a whole model): {summary}")
     module.load_state_dict({k: v for k, v in state_dict.items() if k in own}, strict=False)
