@@ -188,3 +188,10 @@ def test_text_features_are_encoded_once_per_evaluation(dtd_root, tiny_clip, tmp_
     trainer.model.text_encoder.register_forward_hook(lambda *_: calls.append(1))
     trainer.test()
     assert len(trainer.dm.test_loader) == 10 and len(calls) == 1  # 10 test batches, one text encoding
+
+
+def test_no_train_builds_everything_and_trains_nothing(dtd_root, tiny_clip, tmp_path):
+    out = tmp_path / "o"
+    assert cli.main(args(dtd_root, tiny_clip["vit"], out, flags=["--no-train"])) == 0
+    log = (out / "log.txt").read_text()
+    assert "# learnable params: 2,048" in log and "epoch [" not in log and not (out / "prompt_learner").exists()
