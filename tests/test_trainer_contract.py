@@ -10,7 +10,7 @@ from vlprompt.registry import TRAINER_REGISTRY
 @pytest.mark.parametrize("name", TRAINER_REGISTRY.names())
 def test_trainer_builds_steps_and_evaluates(name, dtd_root, tiny_clip, tmp_path):
     cfg = get_cfg(["SEED", "1", "DATASET.ROOT", dtd_root, "DATASET.NAME", "DescribableTextures",
-                   "DATASET.NUM_SHOTS", "2", "DATASET.SUBSAMPLE_CLASSES", "base", "MODEL.BACKBONE.NAME",
+                   "DATASET.NUM_SHOTS", "4", "DATASET.SUBSAMPLE_CLASSES", "base", "MODEL.BACKBONE.NAME",
                    tiny_clip["vit"], "INPUT.SIZE", "(32, 32)", "OPTIM.NAME", "sgd", "OPTIM.LR", "0.01",
                    "DATALOADER.NUM_WORKERS", "0", "DATALOADER.TRAIN_X.BATCH_SIZE", "8", "OUTPUT_DIR", str(tmp_path),
                    "TRAINER.NAME", name])

@@ -31,6 +31,7 @@ class PromptedTextEncoder(nn.Module):
         mask = getattr(clip_model, "attn_mask", None)
         self.register_buffer("attn_mask", mask if isinstance(mask, Tensor) else None, persistent=False)
         self.width: int = clip_model.transformer.width
+        self.layers: int = len(clip_model.transformer.resblocks)
         self.batch_first: bool = getattr(clip_model.transformer, "batch_first", True)
 
     @property

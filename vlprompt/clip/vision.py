@@ -21,6 +21,15 @@ class PromptedImageEncoder(nn.Module):
         self.visual = clip_model.visual
         self.is_vit = all(hasattr(self.visual, a) for a in ("conv1", "class_embedding", "transformer", "ln_pre"))
         self.width: int | None = self.visual.transformer.width if self.is_vit else None
+        self.layers: int | None = len(self.visual.transformer.resblocks) if self.is_vit else None
+
+    def prompt_width(self, who: str) -> int:
+        """The width visual prompts must have; a ValueError naming ``who`` if this tower takes none."""
+        if self.width is None:
+            raise ValueError(f"{who} needs a ViT image tower (visual prompts enter the vision transformer), but this "
+                             f"backbone's image tower is {type(self.visual).__name__}. Use a ViT backbone "
+                             "(ViT-B/16, ViT-B/32, ...).")
+        return self.width
 
     @property
     def dtype(self) -> torch.dtype:

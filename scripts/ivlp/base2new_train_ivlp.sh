@@ -1,0 +1,3 @@
+#!/bin/bash
+# The published name (scripts/independent-vlp/base2new_train_ivlp.sh DATASET SEED): see base2new_train.sh.
+exec bash "$(dirname "$0")/base2new_train.sh" "$@"

@@ -1,0 +1,3 @@
+#!/bin/bash
+# The published name (scripts/maple/base2new_test_maple.sh DATASET SEED): see base2new_test.sh.
+exec bash "$(dirname "$0")/base2new_test.sh" "$@"

@@ -1,0 +1,3 @@
+#!/bin/bash
+# The published name (scripts/vpt/base2new_train_vpt.sh DATASET SEED): see base2new_train.sh.
+exec bash "$(dirname "$0")/base2new_train.sh" "$@"
