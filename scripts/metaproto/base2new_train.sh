@@ -1,15 +1,5 @@
 #!/bin/bash
-# MetaProto base-to-new, meta-training on the base classes: bash scripts/metaproto/base2new_train.sh DATASET SEED [CFG] [SHOTS] [KEY VALUE ...]
+# MetaProto base-to-new, training on the base classes:
+#   bash scripts/metaproto/base2new_train.sh DATASET SEED [CFG=vit_b16_ep100_n5_k2] [SHOTS=16] [KEY VALUE ...]
 source "$(dirname "$0")/../common.sh"
-TRAINER=MetaProto
-DATASET=$1
-SEED=$2
-CFG=${3:-vit_b16_ep100_n5_k2}
-SHOTS=${4:-16}
-shift $(( $# < 4 ? $# : 4 ))
-
-run_or_skip output/base2new/train_base/${DATASET}/shots_${SHOTS}/${TRAINER}/${CFG}/seed${SEED} \
-    --seed ${SEED} --trainer ${TRAINER} \
-    --dataset-config-file configs/datasets/${DATASET}.yaml \
-    --config-file configs/trainers/${TRAINER}/${CFG}.yaml \
-    DATASET.NUM_SHOTS ${SHOTS} DATASET.SUBSAMPLE_CLASSES base "$@"
+base2new_train MetaProto vit_b16_ep100_n5_k2 "$@"
