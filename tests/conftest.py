@@ -1,7 +1,6 @@
 """Session fixtures: tiny CLIP checkpoints and a synthetic DTD root, built once per test session."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest

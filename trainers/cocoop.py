@@ -13,7 +13,6 @@ B x n_cls prompts of a batch go through the text encoder together (EOT-truncated
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -95,12 +94,3 @@ class CoCoOp(Trainer):
 
     def checkpoint_modules(self) -> dict[str, nn.Module]:
         return {"prompt_learner": self.model.prompt_learner}
-
-    def compute_loss(self, batch: dict[str, Any]) -> dict[str, Tensor]:
-        logits = self.model(batch["img"])
-        label = batch["label"]
-        return {"loss": F.cross_entropy(logits, label),
-                "acc": (logits.argmax(dim=1) == label).float().mean() * 100.0}
-
-    def model_inference(self, images: Tensor) -> Tensor:
-        return self.model(images)

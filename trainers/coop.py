@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch.nn.functional as F
 from torch import Tensor, nn
 from yacs.config import CfgNode as CN
 
@@ -55,10 +54,7 @@ class CoOp(Trainer):
 
     def compute_loss(self, batch: dict[str, Any]) -> dict[str, Tensor]:
         self.model.clear_text_cache()  # the prompts are about to change
-        logits = self.model(batch["img"])
-        label = batch["label"]
-        return {"loss": F.cross_entropy(logits, label),
-                "acc": (logits.argmax(dim=1) == label).float().mean() * 100.0}
+        return super().compute_loss(batch)
 
     def prepare_eval(self) -> None:
         self.model.cache_text_features()

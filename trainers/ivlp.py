@@ -25,7 +25,6 @@ import logging
 from typing import Any, Optional
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 from yacs.config import CfgNode as CN
 
@@ -138,10 +137,7 @@ class IVLP(Trainer):
 
     def compute_loss(self, batch: dict[str, Any]) -> dict[str, Tensor]:
         self._text_features = None  # the prompts are about to change
-        logits = self.model(batch["img"])
-        label = batch["label"]
-        return {"loss": F.cross_entropy(logits, label),
-                "acc": (logits.argmax(dim=1) == label).float().mean() * 100.0}
+        return super().compute_loss(batch)
 
     def prepare_eval(self) -> None:
         self._text_features = self.model.text_features().float()

@@ -43,7 +43,6 @@ import logging
 from typing import Any, NamedTuple, Optional
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 from yacs.config import CfgNode as CN
 
@@ -167,10 +166,7 @@ class MaPLe(Trainer):
 
     def compute_loss(self, batch: dict[str, Any]) -> dict[str, Tensor]:
         self._eval_prompts = None  # the prompts are about to change
-        logits = self.model(batch["img"])
-        label = batch["label"]
-        return {"loss": F.cross_entropy(logits, label),
-                "acc": (logits.argmax(dim=1) == label).float().mean() * 100.0}
+        return super().compute_loss(batch)
 
     def prepare_eval(self) -> None:
         p = self.model.prompt_learner()

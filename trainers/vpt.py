@@ -17,10 +17,9 @@ count is clipped to it; the initial random values are not seed-for-seed the publ
 """
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Optional
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 from yacs.config import CfgNode as CN
 
@@ -95,12 +94,3 @@ class VPT(Trainer):
 
     def checkpoint_modules(self) -> dict[str, nn.Module]:
         return {"prompt_learner": self.model.prompts}
-
-    def compute_loss(self, batch: dict[str, Any]) -> dict[str, Tensor]:
-        logits = self.model(batch["img"])
-        label = batch["label"]
-        return {"loss": F.cross_entropy(logits, label),
-                "acc": (logits.argmax(dim=1) == label).float().mean() * 100.0}
-
-    def model_inference(self, images: Tensor) -> Tensor:
-        return self.model(images)

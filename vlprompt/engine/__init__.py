@@ -1,3 +1,3 @@
-from .trainer import Trainer
+from .trainer import Trainer, classification_loss
 
-__all__ = ["Trainer"]
+__all__ = ["Trainer", "classification_loss"]

@@ -14,6 +14,7 @@ import time
 from typing import Any, Iterable, Optional
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm import tqdm
 from yacs.config import CfgNode
@@ -28,6 +29,11 @@ from .optim import build_lr_scheduler, build_optimizer, lr_factor
 from .precision import Precision, resolve_precision
 
 logger = logging.getLogger(__name__)
+
+
+def classification_loss(logits: Tensor, labels: Tensor) -> dict[str, Tensor]:
+    """``{"loss": cross-entropy, "acc": accuracy in %}`` of ``logits`` ``[B, C]``."""
+    return {"loss": F.cross_entropy(logits, labels), "acc": (logits.argmax(dim=1) == labels).float().mean() * 100.0}
 
 
 class Trainer:
@@ -67,12 +73,13 @@ class Trainer:
         raise NotImplementedError
 
     def compute_loss(self, batch: dict[str, Any]) -> dict[str, Tensor]:
-        """``{"loss": scalar, ...}`` for one training batch; no backward, no step."""
-        raise NotImplementedError
+        """``{"loss": scalar, ...}`` for one training batch; no backward, no step.
+        Default: cross-entropy of ``self.model(images)``, and the batch accuracy for the log."""
+        return classification_loss(self.model(batch["img"]), batch["label"])
 
     def model_inference(self, images: Tensor) -> Tensor:
-        """Logits ``[B, n_classes]``."""
-        raise NotImplementedError
+        """Logits ``[B, n_classes]``. Default: ``self.model(images)``."""
+        return self.model(images)
 
     def prepare_eval(self) -> None:
         """Called once before each evaluation (cache image-independent text features here)."""
