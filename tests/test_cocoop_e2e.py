@@ -49,3 +49,27 @@ def test_cocoop_precision_modes(dtd_root, tiny_clip, tmp_path, prec):
               "DATASET.NUM_SHOTS", "1"])
     ckpt = torch.load(out / "prompt_learner/model.pth.tar-1", weights_only=True)
     assert all(torch.isfinite(v).all() and v.dtype == torch.float32 for v in ckpt["state_dict"].values())
+
+
+def test_published_cocoop_checkpoint_evaluates_like_ours(dtd_root, tiny_clip, tmp_path):
+    """Dassl's layout with the published extras (token_prefix/suffix, a pickled scheduler object)."""
+    common = ["--root", dtd_root, "--seed", "1", "--trainer", "CoCoOp",
+              "--dataset-config-file", str(REPO / "configs/datasets/dtd.yaml"),
+              "--config-file", str(REPO / "configs/trainers/CoCoOp/vit_b16_c4_ep10_batch1_ctxv1.yaml")]
+    opts = overrides(tiny_clip["vit"]) + ["DATASET.NUM_SHOTS", "1", "DATASET.SUBSAMPLE_CLASSES", "base"]
+    ours = tmp_path / "ours"
+    cli.main(common + ["--output-dir", str(ours)] + opts)
+    state = torch.load(ours / "prompt_learner/model.pth.tar-1", weights_only=True)["state_dict"]
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.002)
+    published = {"state_dict": {**state, "token_prefix": torch.zeros(24, 1, 512), "token_suffix": torch.zeros(24, 72, 512)},
+                 "epoch": 1, "optimizer": opt.state_dict(), "val_result": None,
+                 "scheduler": {"successor": torch.optim.lr_scheduler.CosineAnnealingLR(opt, 10.0)}}
+    (tmp_path / "pub/prompt_learner").mkdir(parents=True)
+    torch.save(published, tmp_path / "pub/prompt_learner/model.pth.tar-1")
+    acc = []
+    for model_dir in (ours, tmp_path / "pub"):
+        out = tmp_path / f"eval_{model_dir.name}"
+        cli.main(common + ["--output-dir", str(out), "--model-dir", str(model_dir), "--load-epoch", "1",
+                           "--eval-only"] + opts)
+        acc.append(results.read_accuracy(str(out / "log.txt")))
+    assert acc[0] is not None and acc[0] == acc[1]
