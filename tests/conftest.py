@@ -1,6 +1,9 @@
 """Session fixtures: tiny CLIP checkpoints and a synthetic DTD root, built once per test session."""
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -67,3 +70,26 @@ def image_roots(tmp_path_factory) -> str:
     root = tmp_path_factory.mktemp("roots_images")
     build_roots(str(DATA / "roots" / "meta"), str(DATA / "roots" / "manifests"), str(root))
     return str(root)
+
+
+def repo_copy(folder: Path) -> Path:
+    """A folder laid out like the repo (symlinks), so the scripts write their output/ there."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in ("train.py", "configs", "scripts", "trainers", "datasets"):
+        os.symlink(REPO / name, folder / name)
+    return folder
+
+
+def script_env(data: str = "", **extra: str) -> dict:
+    """The environment for the scripts: DATA, and this interpreter's python first on PATH."""
+    path = os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"]
+    return dict(os.environ, DATA=data, PATH=path, **extra)
+
+
+def run_script(work: Path, script: str, *argv: str, data: str = "", check: bool = True, **env):
+    """``bash work/script argv...`` in ``work``; asserts success (showing the output) unless ``check`` is False."""
+    p = subprocess.run(["bash", str(work / script), *argv], cwd=work, env=script_env(data, **env),
+                       capture_output=True, text=True, timeout=600)
+    if check:
+        assert p.returncode == 0, f"{script}:\n{p.stdout[-2000:]}\n{p.stderr[-3000:]}"
+    return p

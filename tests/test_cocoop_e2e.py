@@ -1,13 +1,9 @@
 """CoCoOp end to end through its scripts (base -> checkpoint -> new -> table), precision modes, and
 the published checkpoint format."""
-import os
-import subprocess
-import sys
-
 import pytest
 import torch
 
-from conftest import REPO
+from conftest import REPO, repo_copy, run_script
 from vlprompt import cli, results
 
 pytestmark = pytest.mark.slow
@@ -20,16 +16,10 @@ def overrides(clip):
 
 
 def test_cocoop_base_to_new_through_scripts(dtd_root, tiny_clip, tmp_path):
-    work = tmp_path / "repo"
-    work.mkdir()
-    for name in ("train.py", "configs", "scripts", "trainers", "datasets"):
-        os.symlink(REPO / name, work / name)
-    env = dict(os.environ, DATA=dtd_root, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
+    work = repo_copy(tmp_path / "repo")
     for script, extra in (("base2new_train.sh", []), ("base2new_test.sh", ["1"])):
-        p = subprocess.run(["bash", str(work / "scripts/cocoop" / script), "dtd", "1",
-                            "vit_b16_c4_ep10_batch1_ctxv1", "1", *extra, *overrides(tiny_clip["vit"])],
-                           cwd=work, env=env, capture_output=True, text=True, timeout=600)
-        assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-3000:]
+        run_script(work, f"scripts/cocoop/{script}", "dtd", "1", "vit_b16_c4_ep10_batch1_ctxv1", "1", *extra,
+                   *overrides(tiny_clip["vit"]), data=dtd_root)
     run = "dtd/shots_1/CoCoOp/vit_b16_c4_ep10_batch1_ctxv1/seed1"
     ckpt = torch.load(work / "output/base2new/train_base" / run / "prompt_learner/model.pth.tar-1", weights_only=True)
     assert set(ckpt["state_dict"]) == {"ctx", "meta_net.linear1.weight", "meta_net.linear1.bias",

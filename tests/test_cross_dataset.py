@@ -2,14 +2,11 @@
 generalisation (ImageNet -> V2/Sketch/A/R), end to end through the scripts on synthetic roots."""
 import gzip
 import json
-import os
 import re
-import subprocess
-import sys
 
 import pytest
 
-from conftest import DATA, REPO
+from conftest import DATA, repo_copy, run_script
 from vlprompt import results
 
 pytestmark = pytest.mark.slow
@@ -19,10 +16,7 @@ TARGETS = ["caltech101", "oxford_pets", "stanford_cars", "oxford_flowers", "food
 
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory):
-    work = tmp_path_factory.mktemp("repo")
-    for name in ("train.py", "configs", "scripts", "trainers", "datasets"):
-        os.symlink(REPO / name, work / name)
-    return work
+    return repo_copy(tmp_path_factory.mktemp("work") / "repo")
 
 
 def overrides(tiny_clip):
@@ -31,11 +25,7 @@ def overrides(tiny_clip):
 
 
 def run(work, data, script, *argv):
-    env = dict(os.environ, DATA=data, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
-    p = subprocess.run(["bash", str(work / script), *argv], cwd=work, env=env, capture_output=True, text=True,
-                       timeout=600)
-    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-3000:]
-    return p.stdout
+    return run_script(work, script, *argv, data=data).stdout
 
 
 def test_base_to_new_on_eurosat(workdir, image_roots, tiny_clip):

@@ -1,14 +1,11 @@
 """InstancePrompt: the training picks, the top-k inference rule, checkpoints, and runs through its scripts."""
-import os
 import re
-import subprocess
-import sys
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-from conftest import REPO
+from conftest import REPO, repo_copy, run_script
 from vlprompt import cli
 from vlprompt.config.setup import get_cfg
 from vlprompt.registry import TRAINER_REGISTRY
@@ -94,17 +91,11 @@ def test_context_mean_inference_runs(dtd_root, tiny_clip, tmp_path):
 
 @pytest.mark.slow
 def test_main_and_base_to_new_scripts(dtd_root, tiny_clip, tmp_path):
-    work = tmp_path / "repo"
-    work.mkdir()
-    for name in ("train.py", "configs", "scripts", "trainers", "datasets"):
-        os.symlink(REPO / name, work / name)
-    env = dict(os.environ, DATA=dtd_root, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
+    work = repo_copy(tmp_path / "repo")
     opts = ["MODEL.BACKBONE.NAME", tiny_clip["rn"], "OPTIM.MAX_EPOCH", "1", *OVERRIDES]
 
     def run(script, *argv):
-        p = subprocess.run(["bash", str(work / "scripts/instance_prompt" / script), *argv, *opts], cwd=work, env=env,
-                           capture_output=True, text=True, timeout=600)
-        assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-3000:]
+        run_script(work, f"scripts/instance_prompt/{script}", *argv, *opts, data=dtd_root)
 
     run("main.sh", "dtd", "1", "rn50_ep100", "2")
     log = (work / "output/dtd/InstancePrompt/rn50_ep100_2shots/seed1/log.txt").read_text()

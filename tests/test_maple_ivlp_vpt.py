@@ -1,16 +1,14 @@
 """MaPLe, IVLP and VPT end to end on the tiny CLIP and a synthetic DTD: the scripts, published checkpoints,
 other ViT widths, precision modes, and the published parameter layouts."""
-import os
 import re
 import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import open_clip
 import pytest
 import torch
 
-from conftest import REPO
+from conftest import REPO, repo_copy, script_env
 from vlprompt import cli, results
 from vlprompt.config.setup import get_cfg
 from vlprompt.engine.checkpoint import load_state_dict_checked
@@ -41,11 +39,8 @@ def train_args(root, clip, out, trainer="MaPLe", *extra, flags=()):
 @pytest.fixture(scope="module")
 def b2n_runs(dtd_root, tiny_clip, tmp_path_factory):
     """Base-to-new for seed 1 of each method, in a copy of the repo layout (output/ goes there)."""
-    work = tmp_path_factory.mktemp("repo")
-    for name in ("train.py", "configs", "scripts", "trainers", "datasets"):
-        os.symlink(REPO / name, work / name)
-    path = os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"]
-    env = dict(os.environ, DATA=dtd_root, PATH=path, SEEDS="1", SHOTS="2", LOADEP="1", OMP_NUM_THREADS="1")
+    work = repo_copy(tmp_path_factory.mktemp("work") / "repo")
+    env = script_env(dtd_root, SEEDS="1", SHOTS="2", LOADEP="1", OMP_NUM_THREADS="1")
     ivlp, vpt = overrides(tiny_clip["vit"], "IVLP"), overrides(tiny_clip["vit"], "VPT")
     jobs = {  # MaPLe through the reproduction loop, IVLP through the published script names, VPT directly
         "MaPLe": [["scripts/maple/reproduce_maple.sh", "dtd", *overrides(tiny_clip["vit"], "MaPLe")]],

@@ -2,13 +2,11 @@
 import os
 import re
 import shutil
-import subprocess
-import sys
 
 import pytest
 import torch
 
-from conftest import REPO
+from conftest import REPO, repo_copy, run_script
 from vlprompt import cli
 from vlprompt.config.setup import get_cfg
 from vlprompt.data.samplers import EpisodicBatchSampler
@@ -94,16 +92,11 @@ def test_inference_uses_only_the_prompts(dtd_root, tiny_clip, tmp_path):
 
 @pytest.mark.slow
 def test_metaproto_base_to_new_through_scripts(dtd_root, tiny_clip, tmp_path):
-    work = tmp_path / "repo"
-    work.mkdir()
-    for name in ("train.py", "configs", "scripts", "trainers", "datasets"):
-        os.symlink(REPO / name, work / name)
-    env = dict(os.environ, DATA=dtd_root, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
+    work = repo_copy(tmp_path / "repo")
     opts = ["MODEL.BACKBONE.NAME", tiny_clip["vit"], "OPTIM.MAX_EPOCH", "1", *OVERRIDES]
     for script, extra in (("base2new_train.sh", []), ("base2new_test.sh", ["1"])):
-        p = subprocess.run(["bash", str(work / "scripts/metaproto" / script), "dtd", "1", "vit_b16_ep100_n5_k2", "4",
-                            *extra, *opts], cwd=work, env=env, capture_output=True, text=True, timeout=600)
-        assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-3000:]
+        run_script(work, f"scripts/metaproto/{script}", "dtd", "1", "vit_b16_ep100_n5_k2", "4", *extra, *opts,
+                   data=dtd_root)
     new_log = (work / "output/base2new/test_new/dtd/shots_4/MetaProto/vit_b16_ep100_n5_k2/seed1/log.txt").read_text()
     assert "Loading weights to prompt_learner" in new_log and "prototype_net" not in new_log
     assert re.search(r"^\* accuracy: [0-9.]+%$", new_log, re.M)
