@@ -28,7 +28,7 @@ import torch
 from torch import Tensor, nn
 from yacs.config import CfgNode as CN
 
-from vlprompt.clip.deep_prompts import BlockPrompts, init_fixed_context, usable_depth
+from vlprompt.clip.deep_prompts import BlockPrompts, init_fixed_context, usable_depth, vision_prompts
 from vlprompt.clip.prompts import ClassPrompts, cosine_logits
 from vlprompt.clip.text import PromptedTextEncoder
 from vlprompt.clip.vision import PromptedImageEncoder
@@ -74,12 +74,9 @@ class IndependentPrompts(nn.Module):
         self.prompt_learner = VLPromptLearner(cfg, classnames, text_encoder)
         depth = usable_depth(c.PROMPT_DEPTH_TEXT, text_encoder.layers, "TRAINER.IVLP.PROMPT_DEPTH_TEXT")
         self.text_encoder = BlockPrompts(c.N_CTX_TEXT, text_encoder.width, depth, "VPT_shallow")
-        width, depth = 0, 0
-        if c.PROMPT_DEPTH_VISION > 0:
-            width = image_encoder.prompt_width(f"IVLP with PROMPT_DEPTH_VISION {c.PROMPT_DEPTH_VISION} "
-                                               f"(MODEL.BACKBONE.NAME '{cfg.MODEL.BACKBONE.NAME}')")
-            depth = usable_depth(c.PROMPT_DEPTH_VISION, image_encoder.layers, "TRAINER.IVLP.PROMPT_DEPTH_VISION")
-        self.image_encoder = BlockPrompts(c.N_CTX_VISION, width, depth, "VPT_shallow", first_name="VPT")
+        self.image_encoder = vision_prompts(
+            image_encoder, c.N_CTX_VISION, c.PROMPT_DEPTH_VISION, "TRAINER.IVLP.PROMPT_DEPTH_VISION",
+            f"IVLP with PROMPT_DEPTH_VISION {c.PROMPT_DEPTH_VISION} (MODEL.BACKBONE.NAME '{cfg.MODEL.BACKBONE.NAME}')")
 
 
 class CustomCLIP(nn.Module):

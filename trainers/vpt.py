@@ -23,7 +23,7 @@ import torch
 from torch import Tensor, nn
 from yacs.config import CfgNode as CN
 
-from vlprompt.clip.deep_prompts import BlockPrompts, usable_depth
+from vlprompt.clip.deep_prompts import vision_prompts
 from vlprompt.clip.prompts import cosine_logits
 from vlprompt.clip.text import PromptedTextEncoder
 from vlprompt.clip.tokens import tokenize
@@ -41,9 +41,9 @@ class VisionPrompts(nn.Module):
         if c.PROMPT_DEPTH_VISION < 1 or c.N_CTX_VISION < 1:
             raise ValueError(f"TRAINER.VPT.PROMPT_DEPTH_VISION and N_CTX_VISION must be >= 1, got "
                              f"{c.PROMPT_DEPTH_VISION} and {c.N_CTX_VISION}.")
-        width = image_encoder.prompt_width(f"VPT (MODEL.BACKBONE.NAME '{cfg.MODEL.BACKBONE.NAME}')")
-        depth = usable_depth(c.PROMPT_DEPTH_VISION, image_encoder.layers, "TRAINER.VPT.PROMPT_DEPTH_VISION")
-        self.image_encoder = BlockPrompts(c.N_CTX_VISION, width, depth, "VPT_shallow", first_name="VPT")
+        self.image_encoder = vision_prompts(image_encoder, c.N_CTX_VISION, c.PROMPT_DEPTH_VISION,
+                                            "TRAINER.VPT.PROMPT_DEPTH_VISION",
+                                            f"VPT (MODEL.BACKBONE.NAME '{cfg.MODEL.BACKBONE.NAME}')")
 
 
 class CustomCLIP(nn.Module):

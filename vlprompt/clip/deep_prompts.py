@@ -17,6 +17,7 @@ from torch import Tensor, nn
 
 from .text import PromptedTextEncoder
 from .tokens import bpe_length, tokenize
+from .vision import PromptedImageEncoder
 
 logger = logging.getLogger(__name__)
 
@@ -93,3 +94,12 @@ class BlockPrompts(nn.Module):
     def deep(self) -> list[Optional[Tensor]]:
         blocks = self.transformer.resblocks
         return [None] + [getattr(blocks[str(layer)], self.deep_name) for layer in range(1, self.depth)]
+
+
+def vision_prompts(image_encoder: PromptedImageEncoder, n_ctx: int, depth: int, key: str, who: str) -> BlockPrompts:
+    """VPT-style vision prompts (published names: ``VPT`` at layer 0, ``...resblocks.<l>.VPT_shallow`` deeper)
+    for ``depth`` layers of ``image_encoder`` (0 = none); ``key`` names the config key, ``who`` the method in errors."""
+    if depth <= 0:
+        return BlockPrompts(n_ctx, 0, 0, "VPT_shallow", first_name="VPT")
+    width = image_encoder.prompt_width(who)
+    return BlockPrompts(n_ctx, width, usable_depth(depth, image_encoder.layers, key), "VPT_shallow", first_name="VPT")
