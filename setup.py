@@ -16,6 +16,7 @@ setup(
         "ftfy",
         "regex",
         "tqdm",
+        "tensorboard",  # training scalars (TRAIN.TENSORBOARD)
         "numpy",
         "Pillow",
         "scipy",  # .mat annotations of Flowers-102 and Stanford Cars (rebuilding their split files)

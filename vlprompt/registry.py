@@ -4,6 +4,8 @@ from __future__ import annotations
 import difflib
 from typing import Any, Callable, Iterator, TypeVar
 
+from vlprompt.errors import RegistryError
+
 T = TypeVar("T")
 
 
@@ -23,7 +25,7 @@ class Registry:
 
     def _do_register(self, name: str, obj: Any) -> None:
         if name in self._obj_map:
-            raise KeyError(
+            raise RegistryError(
                 f"An object named '{name}' is already registered in the {self.name} registry "
                 f"(by {self._obj_map[name].__module__}); rename one of them."
             )
@@ -46,7 +48,7 @@ class Registry:
             if not close:
                 close = difflib.get_close_matches(name, list(self._obj_map), n=1, cutoff=0.5)
             hint = f" Did you mean '{close[0]}'?" if close else ""
-            raise KeyError(
+            raise RegistryError(
                 f"No object named '{name}' in the {self.name} registry.{hint} Registered: {registered}."
             )
         return self._obj_map[name]

@@ -16,6 +16,7 @@ import open_clip
 import torch
 from open_clip.model import build_model_from_openai_state_dict
 from torch import nn
+from vlprompt.errors import BackboneNotFoundError  # noqa: F401 (re-exported)
 
 logger = logging.getLogger(__name__)
 
@@ -33,10 +34,6 @@ OPENAI_NAMES = {
 }
 DEFAULT_CACHE_DIR = os.path.expanduser("~/.cache/clip")  # where the published code's clip._download puts files
 PRECISIONS = ("fp16", "fp32", "amp", "bf16")
-
-
-class BackboneNotFoundError(FileNotFoundError):
-    """CLIP weights could not be found (offline, or a wrong name/path)."""
 
 
 def _cast_dtype(precision: str) -> Optional[torch.dtype]:

@@ -9,10 +9,7 @@ from typing import Any, Iterable, Sequence
 from yacs.config import CfgNode as CN
 
 from .defaults import get_cfg_default
-
-
-class ConfigError(ValueError):
-    """A config file or override names an unknown key or a bad value."""
+from vlprompt.errors import ConfigError  # noqa: F401 (re-exported)
 
 
 def _all_keys(cfg: CN, prefix: str = "") -> list[str]:

@@ -10,13 +10,10 @@ from yacs.config import CfgNode
 
 from .datum import Datum
 from .splits import generate_fewshot, read_split, save_split, subsample_classes
+from vlprompt.errors import DatasetLayoutError  # noqa: F401 (re-exported)
 
 logger = logging.getLogger(__name__)
 Lists = tuple[list[Datum], list[Datum], list[Datum]]
-
-
-class DatasetLayoutError(FileNotFoundError):
-    """A dataset folder is missing or incomplete."""
 
 
 class DatasetBase:

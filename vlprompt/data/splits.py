@@ -15,10 +15,7 @@ from dataclasses import replace
 from typing import Sequence
 
 from .datum import Datum
-
-
-class SplitFileError(ValueError):
-    """A split json file is malformed."""
+from vlprompt.errors import SplitFileError  # noqa: F401 (re-exported)
 
 
 def read_split(path: str, image_dir: str) -> tuple[list[Datum], list[Datum], list[Datum]]:

@@ -11,12 +11,9 @@ from typing import Any, Iterable
 
 import torch
 from torch import nn
+from vlprompt.errors import CheckpointError  # noqa: F401 (re-exported)
 
 logger = logging.getLogger(__name__)
-
-
-class CheckpointError(RuntimeError):
-    """A checkpoint is missing or does not fit the model."""
 
 
 def _atomic_write(path: str, write) -> None:
