@@ -67,13 +67,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     return 0
 
 
-def run() -> None:
-    """Entry point with user errors shown as one clear message instead of a traceback."""
-    from vlprompt.errors import USER_ERRORS
+def run(argv: Optional[Sequence[str]] = None) -> None:
+    """Entry point: a user error (:class:`~vlprompt.errors.VLPromptError`) is shown as one line and exits
+    with code 2; anything else is a bug and keeps its traceback."""
+    from vlprompt.errors import VLPromptError, user_message
 
     try:
-        sys.exit(main())
-    except USER_ERRORS as e:
-        msg = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
-        logging.getLogger("vlprompt").error(f"Error: {msg}")
+        sys.exit(main(argv))
+    except VLPromptError as e:
+        logging.getLogger("vlprompt").error(f"Error: {user_message(e)}")
         sys.exit(2)
