@@ -5,8 +5,8 @@ set -e
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 DATA=${DATA:-/path/to/datasets}
 
-# finished DIR: the run in DIR has logged its final accuracy
-finished() { [ -d "$1" ] && grep -q "^\* accuracy" "$1/log.txt" 2>/dev/null; }
+# finished DIR: the run in DIR has written its final result (results.json is written by the final evaluation only)
+finished() { [ -f "$1/results.json" ]; }
 
 # run_or_skip DIR TRAIN_PY_ARGS...: skip a finished run as the published scripts do; an unfinished one resumes
 run_or_skip() {

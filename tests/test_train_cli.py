@@ -85,18 +85,22 @@ def test_published_format_checkpoint_loads(trained, dtd_root, tiny_clip, tmp_pat
     assert accuracy((out / "log.txt").read_text()) == accuracy((tmp_path / "eval_ref" / "log.txt").read_text())
 
 
-def test_resume_continues_from_the_last_checkpoint(dtd_root, tiny_clip, tmp_path):
+def test_resume_continues_the_same_run_bitwise(dtd_root, tiny_clip, tmp_path):
+    """Drop the newest epoch of a finished run (as if it had stopped there): re-running resumes from the last
+    complete epoch and ends with the same prompt bit for bit (the RNG state travels with the checkpoint)."""
     out = tmp_path / "run"
-    base = ("DATASET.SUBSAMPLE_CLASSES", "base", "TEST.NO_TEST", "True")
-    cli.main(args(dtd_root, tiny_clip["vit"], out, *base, epochs=1))
-    first = torch.load(out / "prompt_learner" / "model.pth.tar-1", weights_only=True)
+    base = ("DATASET.SUBSAMPLE_CLASSES", "base", "TEST.NO_TEST", "True", "TRAIN.CHECKPOINT_FREQ", "1")
+    cli.main(args(dtd_root, tiny_clip["vit"], out, *base, epochs=3))
+    final = torch.load(out / "prompt_learner" / "model.pth.tar-3", weights_only=True)
+    assert sorted(os.listdir(out / "run_state")) == [f"state.pth.tar-{e}" for e in (1, 2, 3)]
+    for path in (out / "run_state" / "state.pth.tar-3", out / "prompt_learner" / "model.pth.tar-3"):
+        path.unlink()
     cli.main(args(dtd_root, tiny_clip["vit"], out, *base, epochs=3, flags=["--resume", str(out)]))
-    log = (out / "log.txt").read_text()
-    assert "Found checkpoint" in log and "previous epoch: 1" in log
-    assert "epoch [1/3]" not in log.split("Found checkpoint")[-1]
-    assert "epoch [2/3]" in log and "epoch [3/3]" in log
-    last = torch.load(out / "prompt_learner" / "model.pth.tar-3", weights_only=True)
-    assert last["epoch"] == 3 and not torch.equal(first["state_dict"]["ctx"], last["state_dict"]["ctx"])
+    log = (out / "log.txt").read_text().split("Found checkpoint")[-1]
+    assert "previous epoch: 2" in log and "epoch [2/3]" not in log and "epoch [3/3]" in log
+    again = torch.load(out / "prompt_learner" / "model.pth.tar-3", weights_only=True)
+    assert torch.equal(final["state_dict"]["ctx"], again["state_dict"]["ctx"])
+    assert again["optimizer"]["state"][0]["momentum_buffer"].equal(final["optimizer"]["state"][0]["momentum_buffer"])
 
 
 def test_zeroshot_eval_and_ensemble(dtd_root, tiny_clip, tmp_path):

@@ -7,9 +7,11 @@ import sys
 from typing import Optional, Sequence
 
 import torch
+from yacs.config import CfgNode
 
 from vlprompt import plugins
 from vlprompt.config import setup_cfg
+from vlprompt.engine.run_folder import open_run_folder, release_lock, run_identity
 from vlprompt.registry import TRAINER_REGISTRY
 from vlprompt.utils.logging import setup_logger
 from vlprompt.utils.seed import set_random_seed
@@ -35,6 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model-dir", type=str, default="", help="run folder to load for --eval-only")
     p.add_argument("--load-epoch", type=int, default=None, help="epoch of the checkpoint to load")
     p.add_argument("--no-train", action="store_true", help="build everything, do not train")
+    p.add_argument("--overwrite", action="store_true",
+                   help="the output folder holds another run: delete its checkpoints and results, start this run there")
     p.add_argument("--plugins", type=str, nargs="+", default=[], help="extra folders of trainer/dataset plugins")
     p.add_argument("opts", default=None, nargs=argparse.REMAINDER, help="KEY VALUE config overrides")
     return p
@@ -44,6 +48,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     plugins.load(args.plugins)
     cfg = setup_cfg(args)
+    setup_logger()  # to stdout only until the output folder is known to be ours
+    identity = run_identity(cfg, args.eval_only, args.model_dir, args.load_epoch)
+    open_run_folder(cfg, identity, overwrite=args.overwrite)
+    try:
+        return _run(args, cfg)
+    finally:
+        release_lock(cfg.OUTPUT_DIR)
+
+
+def _run(args: argparse.Namespace, cfg: CfgNode) -> int:
     setup_logger(cfg.OUTPUT_DIR)
     if cfg.SEED >= 0:
         logger.info(f"Setting fixed seed: {cfg.SEED}")

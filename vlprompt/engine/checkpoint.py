@@ -1,68 +1,96 @@
-"""Checkpoints in Dassl's layout: ``OUT/<name>/model.pth.tar-<epoch>`` plus a ``checkpoint`` file naming the latest.
-
-Writes are atomic (temporary file + rename), so a crash never leaves a truncated checkpoint.
+"""Checkpoint files in Dassl's layout: ``OUT/<name>/model.pth.tar-<epoch>`` plus a ``checkpoint`` file naming
+the latest. Writes are atomic (temporary file + rename), so a crash never leaves a truncated checkpoint; reads
+turn an empty, truncated or non-finite file into a CheckpointError naming it.
 """
 from __future__ import annotations
 
 import logging
 import os
 import pickle
+import re
+import zipfile
 from typing import Any, Iterable
 
 import torch
 from torch import nn
-from vlprompt.errors import CheckpointError  # noqa: F401 (re-exported)
+
+from vlprompt.errors import CheckpointError
+from vlprompt.utils.files import atomic_write, sha256_bytes, torch_bytes
 
 logger = logging.getLogger(__name__)
+EPOCH_FILE = re.compile(r"^model\.pth\.tar-(\d+)$")
 
 
-def _atomic_write(path: str, write) -> None:
-    tmp = f"{path}.tmp{os.getpid()}"
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
-def save_checkpoint(state: dict[str, Any], directory: str, model_name: str = "") -> str:
-    """Save ``state`` (``state_dict``, ``epoch`` (1-based), ``optimizer``, ``scheduler``, ``val_result``)."""
+def save_checkpoint(state: dict[str, Any], directory: str, model_name: str = "", pointer: bool = True) -> str:
+    """Save ``state`` (``state_dict``, ``epoch`` (1-based), ``optimizer``, ``scheduler``, ``val_result``) as
+    ``directory/model_name`` (default ``model.pth.tar-<epoch>``); returns the SHA-256 of the bytes written.
+    ``pointer``: also point ``directory/checkpoint`` at it (Dassl's "latest" file)."""
     os.makedirs(directory, exist_ok=True)
     fname = model_name or f"model.pth.tar-{state['epoch']}"
-    path = os.path.join(directory, fname)
-    _atomic_write(path, lambda tmp: torch.save(state, tmp))
-
-    def write_pointer(tmp: str) -> None:
-        with open(tmp, "w") as f:
-            f.write(f"{fname}\n")
-
-    _atomic_write(os.path.join(directory, "checkpoint"), write_pointer)
-    logger.info(f"Checkpoint saved to {path}")
-    return path
+    data = torch_bytes(state)
+    atomic_write(os.path.join(directory, fname), data)
+    if pointer:
+        write_pointer(directory, fname)
+    logger.info(f"Checkpoint saved to {os.path.join(directory, fname)}")
+    return sha256_bytes(data)
 
 
-def load_checkpoint(path: str) -> dict[str, Any]:
+def write_pointer(directory: str, fname: str) -> None:
+    atomic_write(os.path.join(directory, "checkpoint"), f"{fname}\n")
+
+
+def load_checkpoint(path: str, check_finite: bool = True) -> dict[str, Any]:
     """Load a checkpoint dict. Published Dassl checkpoints pickle scheduler objects, which the safe
     ``weights_only`` loader refuses; those are loaded with the full unpickler."""
     if not os.path.isfile(path):
         raise CheckpointError(f"No checkpoint at {path}")
+    if os.path.getsize(path) == 0:
+        raise CheckpointError(f"Checkpoint {path} is empty (0 bytes), e.g. from a copy or save that was cut off; "
+                              "delete it (or restore it from a backup) and re-run.")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
-        logger.info(f"{path} holds pickled objects (published Dassl format); loading it with the full unpickler")
-        return torch.load(path, map_location="cpu", weights_only=False)
+        try:
+            ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError as e:
+            if "weights_only" not in str(e):
+                raise
+            logger.info(f"{path} holds pickled objects (published Dassl format); loading it with the full unpickler")
+            ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    except (EOFError, OSError, RuntimeError, pickle.UnpicklingError, zipfile.BadZipFile) as e:
+        raise CheckpointError(f"Checkpoint {path} is truncated or not a PyTorch checkpoint ({type(e).__name__}: "
+                              f"{str(e).splitlines()[0][:120]}); delete it (or restore it from a backup) and re-run."
+                              ) from None
+    if not isinstance(ckpt, dict):
+        raise CheckpointError(f"Checkpoint {path} holds a {type(ckpt).__name__}, not a checkpoint dict.")
+    if check_finite and isinstance(ckpt.get("state_dict"), dict):
+        bad = [k for k, v in ckpt["state_dict"].items()
+               if isinstance(v, torch.Tensor) and v.is_floating_point() and not torch.isfinite(v).all()]
+        if bad:
+            raise CheckpointError(f"Checkpoint {path} holds non-finite values (NaN/inf) in {bad}: the run that saved "
+                                  "it diverged. Use an earlier checkpoint (--load-epoch) or retrain with a lower "
+                                  "OPTIM.LR / another PREC.")
+    return ckpt
+
+
+def epoch_files(directory: str) -> dict[int, str]:
+    """``{epoch: path}`` of the ``model.pth.tar-<epoch>`` files in ``directory``."""
+    if not os.path.isdir(directory):
+        return {}
+    return {int(m.group(1)): os.path.join(directory, f)
+            for f in os.listdir(directory) if (m := EPOCH_FILE.match(f))}
 
 
 def latest_checkpoint(directory: str) -> str | None:
-    """The file named by ``directory/checkpoint``, if any."""
+    """The file named by ``directory/checkpoint``; if that pointer is missing or dangling, the newest
+    ``model.pth.tar-<epoch>`` of the folder (None if there is none)."""
     pointer = os.path.join(directory, "checkpoint")
-    if not os.path.isfile(pointer):
-        return None
-    with open(pointer) as f:
-        name = f.readline().strip()
-    path = os.path.join(directory, name)
-    return path if os.path.isfile(path) else None
+    if os.path.isfile(pointer):
+        with open(pointer) as f:
+            path = os.path.join(directory, f.readline().strip())
+        if os.path.isfile(path):
+            return path
+        logger.warning(f"{pointer} names {path}, which does not exist; using the newest checkpoint of the folder")
+    files = epoch_files(directory)
+    return files[max(files)] if files else None
 
 
 def load_state_dict_checked(module: nn.Module, state_dict: dict[str, torch.Tensor], source: str,

@@ -8,6 +8,8 @@ import torch
 from torch.optim.lr_scheduler import LambdaLR
 from yacs.config import CfgNode
 
+from vlprompt.errors import ConfigError
+
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
 SCHEDULERS = ("single_step", "multi_step", "cosine")
 
@@ -28,7 +30,7 @@ def build_optimizer(params: Iterable[torch.nn.Parameter], optim_cfg: CfgNode) ->
     if name == "rmsprop":
         return torch.optim.RMSprop(params, lr=c.LR, momentum=c.MOMENTUM, weight_decay=c.WEIGHT_DECAY,
                                    alpha=c.RMSPROP_ALPHA)
-    raise ValueError(f"OPTIM.NAME must be one of {OPTIMIZERS}, got '{c.NAME}'.")
+    raise ConfigError(f"OPTIM.NAME must be one of {OPTIMIZERS}, got '{c.NAME}'. Set e.g. OPTIM.NAME sgd.")
 
 
 def lr_factor(epoch: int, optim_cfg: CfgNode) -> float:
@@ -36,14 +38,16 @@ def lr_factor(epoch: int, optim_cfg: CfgNode) -> float:
     warm-up epochs first, then the main schedule restarted at 0 (WARMUP_RECOUNT)."""
     c = optim_cfg
     if c.LR_SCHEDULER not in SCHEDULERS:
-        raise ValueError(f"OPTIM.LR_SCHEDULER must be one of {SCHEDULERS}, got '{c.LR_SCHEDULER}'.")
+        raise ConfigError(f"OPTIM.LR_SCHEDULER must be one of {SCHEDULERS}, got '{c.LR_SCHEDULER}'. "
+                          "Set e.g. OPTIM.LR_SCHEDULER cosine.")
     warm = c.WARMUP_EPOCH if c.WARMUP_EPOCH > 0 else 0
     if epoch < warm:
         if c.WARMUP_TYPE == "constant":
             return c.WARMUP_CONS_LR / c.LR
         if c.WARMUP_TYPE == "linear":
             return (c.WARMUP_MIN_LR / c.LR) if epoch == 0 else epoch / warm
-        raise ValueError(f"OPTIM.WARMUP_TYPE must be constant or linear, got '{c.WARMUP_TYPE}'.")
+        raise ConfigError(f"OPTIM.WARMUP_TYPE must be constant or linear, got '{c.WARMUP_TYPE}'. "
+                          "Set OPTIM.WARMUP_TYPE constant (or linear), or OPTIM.WARMUP_EPOCH -1 for no warm-up.")
     t = epoch - warm if c.WARMUP_RECOUNT else epoch
     if c.LR_SCHEDULER == "cosine":
         return 0.5 * (1.0 + math.cos(math.pi * t / c.MAX_EPOCH))

@@ -13,13 +13,16 @@ import logging
 
 import torch
 
+from vlprompt.errors import ConfigError
+
 logger = logging.getLogger(__name__)
 MODES = ("fp16", "fp32", "amp", "bf16")
 
 
 def resolve_precision(requested: str, device: torch.device) -> str:
     if requested not in MODES:
-        raise ValueError(f"PREC must be one of {MODES}, got '{requested}'.")
+        raise ConfigError(f"PREC must be one of {MODES}, got '{requested}'. Set the method's PREC key "
+                          "(e.g. TRAINER.COOP.PREC fp32) to one of them.")
     if requested == "fp16" and device.type == "cpu":
         logger.warning("PREC fp16 on CPU is very slow and partly unsupported; using fp32 instead.")
         return "fp32"

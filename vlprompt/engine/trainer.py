@@ -1,8 +1,10 @@
-"""Trainer: builds data and model, runs the epoch loop, evaluates, saves and resumes.
+"""Trainer: builds data and model, owns ``forward_backward`` and the epoch loop; everything else the loop
+does (LR schedule, log lines, TensorBoard, best-val evaluation, checkpoints, divergence checks) is a hook
+(``vlprompt.engine.hooks``), and the run state is saved and resumed as one unit (``run_state``).
 
 A method subclasses it and implements ``build_model``, ``compute_loss`` and ``model_inference``
-(optionally ``prepare_eval``, ``checkpoint_modules``, ``build_train_loader``). The loop, the
-optimizer and LR schedule, precision, logging and checkpoints belong to the engine.
+(optionally ``prepare_eval``, ``checkpoint_modules``, ``inference_modules``, ``build_train_loader``,
+``extra_state``/``load_extra_state``). Methods never see loop state (epoch, batch index).
 """
 from __future__ import annotations
 
@@ -21,12 +23,18 @@ from yacs.config import CfgNode
 
 from vlprompt.clip.load import load_clip
 from vlprompt.data.manager import DataManager
+from vlprompt.errors import CheckpointError, ConfigError, TrainingDivergedError
+from vlprompt.utils.files import atomic_write
 
-from .checkpoint import CheckpointError, latest_checkpoint, load_checkpoint, load_state_dict_checked, save_checkpoint
+from .checkpoint import load_checkpoint, load_state_dict_checked
 from .evaluator import Classification
-from .meters import AverageMeter, MetricMeter
+from .failpoints import failpoint
+from .hooks import (BestValHook, CheckpointHook, HookBase, LogHook, LRSchedulerHook, ParamGuardHook,
+                    TensorboardHook, check_finite_loss)
+from .meters import MetricMeter
 from .optim import build_lr_scheduler, build_optimizer, lr_factor
 from .precision import Precision, resolve_precision
+from .run_state import ResumePoint, RunCheckpointer, capture_rng, restore_rng
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +51,9 @@ class Trainer:
     precision_node: Optional[str] = None
     #: keys of saved state dicts that are rebuilt from the class names and never loaded
     ignored_checkpoint_keys: tuple[str, ...] = ("token_prefix", "token_suffix")
+    #: the ``compute_loss`` keys shown in the training log line and TensorBoard (None: all of them); set to the
+    #: published trainer's ``loss_summary`` keys so that log lines match the published ones field for field
+    log_keys: Optional[tuple[str, ...]] = None
 
     @staticmethod
     def add_config(cfg: CfgNode) -> None:
@@ -56,7 +67,6 @@ class Trainer:
         self.start_epoch = self.epoch = 0
         self.max_epoch = cfg.OPTIM.MAX_EPOCH
         self.best_result = -float("inf")
-        self._transient_epoch: Optional[int] = None
         self.precision = Precision(resolve_precision(self._requested_precision(), self.device), self.device)
         self.build_data_loader()
         self.model = self.build_model()
@@ -67,6 +77,8 @@ class Trainer:
         self.optim = build_optimizer(learnable, cfg.OPTIM) if learnable else None
         self.sched = build_lr_scheduler(self.optim, cfg.OPTIM) if self.optim is not None else None
         self.evaluator = Classification(self.num_classes)
+        self.checkpointer = RunCheckpointer(self.output_dir, self.checkpoint_modules)
+        self.hooks = self.build_hooks()
 
     # ------------------------------------------------------------------ method contract
     def build_model(self) -> nn.Module:
@@ -96,6 +108,26 @@ class Trainer:
     def build_train_loader(self) -> Iterable[dict]:
         return self.dm.train_loader_x
 
+    def extra_state(self) -> dict[str, Any]:
+        """State of the method that is neither a checkpointed module nor a global RNG (e.g. a private
+        ``torch.Generator``); saved with every epoch and given back to ``load_extra_state`` on resume."""
+        return {}
+
+    def load_extra_state(self, state: dict[str, Any]) -> None:
+        """Restore what ``extra_state`` returned."""
+
+    def build_hooks(self) -> list[HookBase]:
+        """The hooks of the training loop, in call order (see ``vlprompt.engine.hooks``)."""
+        hooks: list[HookBase] = [LRSchedulerHook(), LogHook()]
+        if self.cfg.TRAIN.TENSORBOARD and self.output_dir:
+            hooks.append(TensorboardHook())
+        hooks += [ParamGuardHook(), BestValHook()]
+        if self.output_dir:
+            hooks.append(CheckpointHook())
+        for hook in hooks:
+            hook.trainer = self
+        return hooks
+
     # ------------------------------------------------------------------ helpers for methods
     @property
     def method_cfg(self) -> CfgNode:
@@ -113,7 +145,7 @@ class Trainer:
         size = getattr(model.visual, "image_size", None)
         size = size[0] if isinstance(size, (tuple, list)) else size
         if size is not None and size != self.cfg.INPUT.SIZE[0]:
-            raise ValueError(f"INPUT.SIZE {tuple(self.cfg.INPUT.SIZE)} does not match the CLIP input resolution "
+            raise ConfigError(f"INPUT.SIZE {tuple(self.cfg.INPUT.SIZE)} does not match the CLIP input resolution "
                              f"{size} of '{name}'; set INPUT.SIZE ({size}, {size}).")
         return model
 
@@ -139,65 +171,49 @@ class Trainer:
         batch = self.to_device(batch)
         with self.precision.autocast():
             out = self.compute_loss(batch)
-        loss = out["loss"]
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"Loss is {loss.item()} at epoch {self.epoch + 1}, batch {self.batch_idx + 1}.")
-        self.precision.backward_and_step(loss, self.optim)
+        check_finite_loss(out["loss"])
+        self.precision.backward_and_step(out["loss"], self.optim)
         return {k: float(v.detach()) for k, v in out.items()}
+
+    def call_hooks(self, point: str, *args: Any) -> None:
+        for hook in self.hooks:
+            getattr(hook, point)(*args)
+
+    def current_lr(self) -> float:
+        return self.optim.param_groups[0]["lr"]
 
     def train(self) -> None:
         if self.optim is None:
-            raise RuntimeError(f"{type(self).__name__} has nothing to train; run it with --eval-only.")
-        self.resume_if_exists(self.cfg.RESUME or self.output_dir)
+            raise ConfigError(f"{type(self).__name__} has nothing to train; run it with --eval-only.")
+        self.resume(self.cfg.RESUME or self.output_dir)
         self.time_start = time.time()
+        self.call_hooks("before_train")
         for self.epoch in range(self.start_epoch, self.max_epoch):
+            self.call_hooks("before_epoch")
             self.run_epoch()
-            self.after_epoch()
+            self.call_hooks("after_epoch")
         self.after_train()
 
     def run_epoch(self) -> None:
         self.set_train_mode(True)
-        losses, batch_time, data_time = MetricMeter(), AverageMeter(), AverageMeter()
         loader = self.build_train_loader()
         self.num_batches = len(loader)
-        freq = self.cfg.TRAIN.PRINT_FREQ
-        end = time.time()
+        self.losses = MetricMeter()
         bar = tqdm(loader, desc=f"epoch {self.epoch + 1}/{self.max_epoch}", leave=False, disable=None)
         for self.batch_idx, batch in enumerate(bar):
-            data_time.update(time.time() - end)
-            losses.update(self.forward_backward(batch))
-            batch_time.update(time.time() - end)
-            if (self.batch_idx + 1) % freq == 0 or self.num_batches < freq:
-                remaining = self.num_batches - self.batch_idx - 1 + (self.max_epoch - self.epoch - 1) * self.num_batches
-                eta = str(datetime.timedelta(seconds=int(batch_time.avg * remaining)))
-                logger.info(
-                    f"epoch [{self.epoch + 1}/{self.max_epoch}] batch [{self.batch_idx + 1}/{self.num_batches}] "
-                    f"time {batch_time.val:.3f} ({batch_time.avg:.3f}) data {data_time.val:.3f} ({data_time.avg:.3f}) "
-                    f"{losses} lr {self.optim.param_groups[0]['lr']:.4e} eta {eta}")
-            end = time.time()
-        self.sched.step()
-
-    def after_epoch(self) -> None:
-        last = self.epoch + 1 == self.max_epoch
-        freq = self.cfg.TRAIN.CHECKPOINT_FREQ
-        if not self.cfg.TEST.NO_TEST and self.cfg.TEST.FINAL_MODEL == "best_val":
-            result = self.test(split="val")
-            if result > self.best_result:
-                self.best_result = result
-                self.save_model(self.epoch, val_result=result, model_name="model-best.pth.tar")
-        keep = last or (freq > 0 and (self.epoch + 1) % freq == 0)
-        # every epoch is saved so that --resume (and a crash) loses at most one epoch; files that the
-        # published schedule would not keep are removed once the next one is written
-        self.save_model(self.epoch)
-        if self._transient_epoch is not None:
-            self._remove_epoch_files(self._transient_epoch)
-        self._transient_epoch = None if keep else self.epoch + 1
-
-    def _remove_epoch_files(self, epoch: int) -> None:
-        for name in self.checkpoint_modules():
-            path = os.path.join(self.output_dir, name, f"model.pth.tar-{epoch}")
-            if os.path.isfile(path):
-                os.remove(path)
+            if batch is None:  # every image of the batch was unreadable and skipped (DATALOADER.SKIP_BAD_IMAGES)
+                continue
+            self.call_hooks("before_step")
+            try:
+                out = self.forward_backward(batch)
+            except TrainingDivergedError as e:
+                raise TrainingDivergedError(
+                    f"{e} at epoch {self.epoch + 1}, batch {self.batch_idx + 1}/{self.num_batches} (lr "
+                    f"{self.current_lr():.4e}); no step was taken with it. The usual causes are too high an "
+                    f"OPTIM.LR (now {self.cfg.OPTIM.LR:g}) or PREC fp16 (try fp32 or amp).") from None
+            self.losses.update({k: v for k, v in out.items() if self.log_keys is None or k in self.log_keys})
+            self.call_hooks("after_step")
+            failpoint(f"step:{self.epoch + 1}:{self.batch_idx + 1}")
 
     def after_train(self) -> None:
         logger.info("Finish training")
@@ -207,24 +223,32 @@ class Trainer:
                 self.load_model(self.output_dir)
             else:
                 logger.info("Deploy the last-epoch model")
+                self.evaluated = {"checkpoint": f"last epoch ({self.max_epoch})", "epoch": self.max_epoch}
             self.test()
         logger.info(f"Elapsed: {datetime.timedelta(seconds=round(time.time() - self.time_start))}")
+        self.call_hooks("after_train")
 
     # ------------------------------------------------------------------ evaluation
     @torch.no_grad()
-    def test(self, split: Optional[str] = None) -> float:
+    def test(self, split: Optional[str] = None, final: bool = True) -> float:
+        """Evaluate on ``split`` (default TEST.SPLIT) and log Dassl's result lines; ``final``: this is the run's
+        result, written to results.json (per-epoch val evaluations of best_val are not)."""
         self.set_train_mode(False)
         split = split or self.cfg.TEST.SPLIT
         loader = self.dm.val_loader if split == "val" else None
         if loader is None:
             split, loader = "test", self.dm.test_loader
         logger.info(f"Evaluate on the *{split}* set")
+        started = time.time()
         self.evaluator.reset()
         with self.precision.autocast():
             self.prepare_eval()
             for batch in tqdm(loader, desc=f"eval {split}", leave=False, disable=None):
+                if batch is None:
+                    continue
                 images = batch["img"].to(self.device, non_blocking=True)
                 self.evaluator.process(self.model_inference(images).float(), batch["label"].to(self.device))
+                failpoint(f"eval:{split}")
         r = self.evaluator.evaluate()
         lines = ["=> result", f"* total: {r['total']:,}", f"* correct: {r['correct']:,}",
                  f"* accuracy: {r['accuracy']:.1f}%", f"* error: {r['error_rate']:.1f}%",
@@ -234,52 +258,71 @@ class Trainer:
             for label, acc in sorted(r["perclass_accuracy"].items()):
                 lines.append(f"* class: {label} ({self.lab2cname.get(label, '')})\tacc: {acc:.1f}%")
         logger.info("\n".join(lines))
-        self._write_results(split, r)
+        self.call_hooks("after_eval", split, r)
+        if final:
+            self._write_results(split, r, time.time() - started)
         return float(r["accuracy"])
 
-    def _write_results(self, split: str, r: dict) -> None:
+    def _write_results(self, split: str, r: dict, seconds: float) -> None:
         if not self.output_dir:
             return
-        os.makedirs(self.output_dir, exist_ok=True)
-        path = os.path.join(self.output_dir, "results.json")
         payload = {k: r[k] for k in ("accuracy", "error_rate", "macro_f1", "total", "correct")}
         payload.update(split=split, dataset=self.cfg.DATASET.NAME, trainer=self.cfg.TRAINER.NAME,
-                       subsample=self.cfg.DATASET.SUBSAMPLE_CLASSES, seed=self.cfg.SEED)
-        tmp = path + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump(payload, f, indent=2)
-        os.replace(tmp, path)
+                       subsample=self.cfg.DATASET.SUBSAMPLE_CLASSES, seed=self.cfg.SEED,
+                       **getattr(self, "evaluated", {}), eval_seconds=round(seconds, 2))
+        os.makedirs(self.output_dir, exist_ok=True)
+        atomic_write(os.path.join(self.output_dir, "results.json"), json.dumps(payload, indent=2))
 
     # ------------------------------------------------------------------ checkpoints
-    def save_model(self, epoch: int, val_result: Optional[float] = None, model_name: str = "") -> None:
-        for name, module in self.checkpoint_modules().items():
-            state = {
-                "state_dict": module.state_dict(),
-                "epoch": epoch + 1,
-                "optimizer": self.optim.state_dict() if self.optim is not None else None,
+    def checkpoint_common(self, val_result: Optional[float] = None) -> dict[str, Any]:
+        """What every Dassl module file holds besides its weights."""
+        return {"optimizer": self.optim.state_dict() if self.optim is not None else None,
                 "scheduler": self.sched.state_dict() if self.sched is not None else None,
-                "val_result": val_result,
-            }
-            save_checkpoint(state, os.path.join(self.output_dir, name), model_name)
+                "val_result": val_result}
 
-    def resume_if_exists(self, directory: str) -> None:
-        modules = self.checkpoint_modules()
-        paths = {name: latest_checkpoint(os.path.join(directory, name)) for name in modules}
-        if not modules or any(p is None for p in paths.values()):
+    def run_state(self) -> dict[str, Any]:
+        """What the manifest of an epoch holds besides the module files (see ``run_state``)."""
+        scaler = self.precision.scaler
+        return {"best_result": self.best_result, "rng": capture_rng(), "extra": self.extra_state(),
+                "scaler": scaler.state_dict() if scaler is not None else None}
+
+    def resume(self, directory: str) -> None:
+        """Continue the run saved in ``directory`` from its newest complete epoch, if any."""
+        point = self.checkpointer.find(directory) if directory else None
+        if point is None:
             logger.info("No checkpoint found, train from scratch")
             return
         logger.info(f"Found checkpoint at {directory} (will resume training)")
+        self._load_point(point)
+        if not point.exact:
+            logger.warning("The folder holds no run state (saved by the published code or an older vlprompt): the "
+                           "weights, optimizer and schedule resume, but the random state does not, so the resumed "
+                           "epochs are not those of an uninterrupted run.")
+
+    def _load_point(self, point: ResumePoint) -> None:
+        modules = self.checkpoint_modules()
         for name, module in modules.items():
-            ckpt = load_checkpoint(paths[name])
-            load_state_dict_checked(module, ckpt["state_dict"], paths[name], self.ignored_checkpoint_keys)
-            if ckpt.get("optimizer") and self.optim is not None:
-                self.optim.load_state_dict(ckpt["optimizer"])
-            self.start_epoch = int(ckpt["epoch"])
-            logger.info(f'Loaded "{paths[name]}" (previous epoch: {self.start_epoch})')
-        if self.sched is not None:  # the LR of the next epoch, as if the schedule had run
-            self.sched.last_epoch = self.start_epoch
-            for group in self.optim.param_groups:
-                group["lr"] = group["initial_lr"] * lr_factor(self.start_epoch, self.cfg.OPTIM)
+            ckpt = load_checkpoint(point.files[name])
+            load_state_dict_checked(module, ckpt["state_dict"], point.files[name], self.ignored_checkpoint_keys)
+            logger.info(f'Loaded "{point.files[name]}" (previous epoch: {ckpt["epoch"]})')
+        first = load_checkpoint(point.files[next(iter(modules))])
+        if first.get("optimizer"):
+            self.optim.load_state_dict(first["optimizer"])
+        # the schedule is a function of the epoch (published files pickle other scheduler classes): set it
+        self.sched.last_epoch = point.epoch
+        for group in self.optim.param_groups:
+            group["lr"] = group["initial_lr"] * lr_factor(point.epoch, self.cfg.OPTIM)
+        self.sched._last_lr = [group["lr"] for group in self.optim.param_groups]
+        self.start_epoch = point.epoch
+        if point.exact:
+            state = point.manifest
+            self.best_result = state["best_result"]
+            if state.get("scaler") is not None and self.precision.scaler is not None:
+                self.precision.scaler.load_state_dict(state["scaler"])
+            self.load_extra_state(state.get("extra", {}))
+            restore_rng(state["rng"])
+        elif first.get("val_result") is not None:
+            self.best_result = float(first["val_result"])
 
     def load_model(self, directory: str, epoch: Optional[int] = None) -> None:
         """Load the weights saved at ``epoch`` (default: the best-val model) from a run folder."""
@@ -289,7 +332,10 @@ class Trainer:
         if not directory:
             raise CheckpointError(f"{type(self).__name__} has learned weights to load: pass --model-dir (the "
                                   "--output-dir of a training run) and --load-epoch.")
+        if not os.path.isdir(directory):
+            raise CheckpointError(f"--model-dir {directory}: no such folder; give the --output-dir of a training run.")
         fname = f"model.pth.tar-{epoch}" if epoch is not None else "model-best.pth.tar"
+        loaded = {}
         for name, module in modules.items():
             path = os.path.join(directory, name, fname)
             if not os.path.isfile(path):
@@ -300,3 +346,5 @@ class Trainer:
             ckpt = load_checkpoint(path)
             load_state_dict_checked(module, ckpt["state_dict"], path, self.ignored_checkpoint_keys)
             logger.info(f'Loading weights to {name} from "{path}" (epoch = {ckpt.get("epoch")})')
+            loaded[name] = path
+        self.evaluated = {"checkpoint": loaded, "epoch": ckpt.get("epoch"), "model_dir": os.path.abspath(directory)}
