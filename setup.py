@@ -17,6 +17,7 @@ setup(
         "regex",
         "tqdm",
         "tensorboard",  # training scalars (TRAIN.TENSORBOARD)
+        "tabulate",  # printed tables
         "numpy",
         "Pillow",
         "scipy",  # .mat annotations of Flowers-102 and Stanford Cars (rebuilding their split files)

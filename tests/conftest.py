@@ -35,7 +35,7 @@ def pytest_collection_modifyitems(config, items):
 def tiny_clip(tmp_path_factory) -> dict[str, str]:
     folder = tmp_path_factory.mktemp("clip")
     paths = {}
-    for spec in ("vit", "rn"):
+    for spec in ("vit", "rn", "vit_s"):
         paths[spec] = str(folder / f"tiny_clip_{spec}.pt")
         paths[f"{spec}_digest"] = write_tiny_clip(spec, paths[spec])
     return paths

@@ -77,6 +77,7 @@ class CustomCLIP(nn.Module):
 
 @TRAINER_REGISTRY.register()
 class CoCoOp(Trainer):
+    log_keys = ("loss",)  # the published trainer logs the loss only
     @staticmethod
     def add_config(cfg: CN) -> None:
         cfg.TRAINER.COCOOP = CN()

@@ -32,6 +32,7 @@ from vlprompt.clip.prompts import ClassPrompts, init_context
 from vlprompt.clip.text import PromptedTextEncoder
 from vlprompt.clip.vision import PromptedImageEncoder
 from vlprompt.engine import Trainer
+from vlprompt.errors import ConfigError
 from vlprompt.registry import TRAINER_REGISTRY
 
 
@@ -188,10 +189,12 @@ class InstancePrompt(Trainer):
     def build_model(self) -> nn.Module:
         c = self.method_cfg
         if c.TARGET not in ("instance", "class"):
-            raise ValueError(f"TRAINER.INSTANCEPROMPT.TARGET must be 'instance' or 'class', got '{c.TARGET}'.")
+            raise ConfigError(f"TRAINER.INSTANCEPROMPT.TARGET must be 'instance' or 'class', got '{c.TARGET}'. "
+                              "Set TRAINER.INSTANCEPROMPT.TARGET instance (or class).")
         if c.INFERENCE not in ("feature_mean", "context_mean"):
-            raise ValueError("TRAINER.INSTANCEPROMPT.INFERENCE must be 'feature_mean' or 'context_mean', "
-                             f"got '{c.INFERENCE}'.")
+            raise ConfigError("TRAINER.INSTANCEPROMPT.INFERENCE must be 'feature_mean' or 'context_mean', "
+                              f"got '{c.INFERENCE}'. Set TRAINER.INSTANCEPROMPT.INFERENCE feature_mean (or "
+                              "context_mean).")
         labels = [d.label for d in self.dm.dataset.train_x]
         self._eval_cache: tuple | None = None
         return InstancePromptCLIP(self.cfg, self.classnames, labels, self.load_clip())
@@ -221,7 +224,10 @@ class InstancePrompt(Trainer):
         text = model.encode(all_ids, pl.instance_labels)  # every instance prompt, once per step
         picks = sample_picks(labels, own, self._members(), c.PICKS_PER_CLASS)  # [B, n_cls, k]
         img = model.image_features(batch["img"])
-        logits = model.logit_scale.exp() * torch.einsum("be,bre->br", img, text[picks.flatten(1)])
+        # index_select, not text[picks]: its backward accumulates the repeated picks in a fixed order, so runs
+        # are bitwise reproducible (advanced indexing accumulates with threads on CPU)
+        picked = text.index_select(0, picks.flatten()).view(*picks.shape[:1], -1, text.shape[-1])
+        logits = model.logit_scale.exp() * torch.einsum("be,bre->br", img, picked)
         k = c.PICKS_PER_CLASS
         if c.TARGET == "instance":
             loss = F.cross_entropy(logits, labels * k)  # own prompt = first pick of the own class

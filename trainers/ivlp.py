@@ -33,6 +33,7 @@ from vlprompt.clip.prompts import ClassPrompts, cosine_logits
 from vlprompt.clip.text import PromptedTextEncoder
 from vlprompt.clip.vision import PromptedImageEncoder
 from vlprompt.engine import Trainer
+from vlprompt.errors import ConfigError
 from vlprompt.registry import TRAINER_REGISTRY
 
 logger = logging.getLogger(__name__)
@@ -49,7 +50,7 @@ class VLPromptLearner(nn.Module):
             logger.info(f'N_CTX_TEXT {c.N_CTX_TEXT} > 4: CTX_INIT "{ctx_init}" is not used, the context starts '
                         "random (as published)")
             ctx_init = ""
-        ctx, prefix = init_fixed_context(text_encoder, c.N_CTX_TEXT, ctx_init)
+        ctx, prefix = init_fixed_context(text_encoder, c.N_CTX_TEXT, ctx_init, key="TRAINER.IVLP.N_CTX_TEXT")
         self.ctx = nn.Parameter(ctx)
         self.prompts = ClassPrompts(text_encoder, classnames, prefix, c.N_CTX_TEXT)
 
@@ -65,12 +66,12 @@ class IndependentPrompts(nn.Module):
         super().__init__()
         c = cfg.TRAINER.IVLP
         if c.PROMPT_DEPTH_TEXT < 1:
-            raise ValueError(f"TRAINER.IVLP.PROMPT_DEPTH_TEXT must be >= 1, got {c.PROMPT_DEPTH_TEXT} "
-                             "(use the VPT trainer to prompt the vision branch only).")
+            raise ConfigError(f"TRAINER.IVLP.PROMPT_DEPTH_TEXT must be >= 1, got {c.PROMPT_DEPTH_TEXT} "
+                              "(use the VPT trainer to prompt the vision branch only).")
         if c.PROMPT_DEPTH_VISION < 0 or (c.PROMPT_DEPTH_VISION > 0 and c.N_CTX_VISION < 1):
-            raise ValueError(f"TRAINER.IVLP: PROMPT_DEPTH_VISION {c.PROMPT_DEPTH_VISION} with N_CTX_VISION "
-                             f"{c.N_CTX_VISION}; set PROMPT_DEPTH_VISION 0 for no vision prompts, else "
-                             "N_CTX_VISION >= 1.")
+            raise ConfigError(f"TRAINER.IVLP: PROMPT_DEPTH_VISION {c.PROMPT_DEPTH_VISION} with N_CTX_VISION "
+                              f"{c.N_CTX_VISION}; set PROMPT_DEPTH_VISION 0 for no vision prompts, else "
+                              "N_CTX_VISION >= 1.")
         self.prompt_learner = VLPromptLearner(cfg, classnames, text_encoder)
         depth = usable_depth(c.PROMPT_DEPTH_TEXT, text_encoder.layers, "TRAINER.IVLP.PROMPT_DEPTH_TEXT")
         self.text_encoder = BlockPrompts(c.N_CTX_TEXT, text_encoder.width, depth, "VPT_shallow")
@@ -106,6 +107,7 @@ class CustomCLIP(nn.Module):
 
 @TRAINER_REGISTRY.register()
 class IVLP(Trainer):
+    log_keys = ("loss",)  # the published trainer logs the loss only
     #: rebuilt from the class names (published checkpoints also hold the frozen CLIP: skipped with a note)
     ignored_checkpoint_keys = ("prompt_learner.token_prefix", "prompt_learner.token_suffix")
 

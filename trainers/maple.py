@@ -51,6 +51,7 @@ from vlprompt.clip.prompts import ClassPrompts, cosine_logits
 from vlprompt.clip.text import PromptedTextEncoder
 from vlprompt.clip.vision import PromptedImageEncoder
 from vlprompt.engine import Trainer
+from vlprompt.errors import ConfigError
 from vlprompt.registry import TRAINER_REGISTRY
 
 logger = logging.getLogger(__name__)
@@ -79,7 +80,7 @@ class MultiModalPromptLearner(nn.Module):
             ctx_init = ""
         text_width = text_encoder.width
         # parameters are created in the published order, so a seed gives the published initial values
-        ctx, prefix = init_fixed_context(text_encoder, n_ctx, ctx_init)
+        ctx, prefix = init_fixed_context(text_encoder, n_ctx, ctx_init, key="TRAINER.MAPLE.N_CTX")
         self.ctx = nn.Parameter(ctx)
         self.proj = nn.Linear(text_width, vision_width)
         with torch.no_grad():
@@ -111,8 +112,8 @@ class CustomCLIP(nn.Module):
         who = f"MaPLe (MODEL.BACKBONE.NAME '{cfg.MODEL.BACKBONE.NAME}')"
         vision_width = self.image_encoder.prompt_width(who)
         if cfg.TRAINER.MAPLE.PROMPT_DEPTH < 1:
-            raise ValueError(f"TRAINER.MAPLE.PROMPT_DEPTH must be >= 1 (1 = prompts at the input only), "
-                             f"got {cfg.TRAINER.MAPLE.PROMPT_DEPTH}.")
+            raise ConfigError(f"TRAINER.MAPLE.PROMPT_DEPTH must be >= 1 (1 = prompts at the input only), "
+                              f"got {cfg.TRAINER.MAPLE.PROMPT_DEPTH}. Set e.g. TRAINER.MAPLE.PROMPT_DEPTH 9.")
         layers = min(self.text_encoder.layers, self.image_encoder.layers)
         depth = usable_depth(cfg.TRAINER.MAPLE.PROMPT_DEPTH, layers, "TRAINER.MAPLE.PROMPT_DEPTH")
         self.logit_scale = clip_model.logit_scale
@@ -141,6 +142,7 @@ class SavedPromptLearner(nn.Module):
 
 @TRAINER_REGISTRY.register()
 class MaPLe(Trainer):
+    log_keys = ("loss",)  # the published trainer logs the loss only
     #: rebuilt from the class names; published checkpoints also hold the frozen image_encoder.*, text_encoder.*
     #: and logit_scale, which this model does not have: the loader skips those with a logged note
     ignored_checkpoint_keys = ("prompt_learner.token_prefix", "prompt_learner.token_suffix")

@@ -28,9 +28,10 @@ from torch.utils.data import DataLoader
 from yacs.config import CfgNode as CN
 
 from vlprompt.clip.prompts import ContextPromptCLIP
-from vlprompt.data.manager import DatasetWrapper
+from vlprompt.data.manager import DatasetWrapper, loader_options
 from vlprompt.data.samplers import EpisodicBatchSampler
 from vlprompt.engine import Trainer
+from vlprompt.errors import ConfigError
 from vlprompt.registry import TRAINER_REGISTRY
 
 
@@ -40,7 +41,8 @@ class PrototypeNet(nn.Module):
     def __init__(self, dim: int, heads: int = 1, mlp_ratio: float = 0.25) -> None:
         super().__init__()
         if dim % heads:
-            raise ValueError(f"TRAINER.METAPROTO.ATTN_HEADS {heads} must divide the embedding width {dim}.")
+            raise ConfigError(f"TRAINER.METAPROTO.ATTN_HEADS {heads} must divide the embedding width {dim}; "
+                              "set TRAINER.METAPROTO.ATTN_HEADS 1 (or another divisor).")
         hidden = max(1, int(dim * mlp_ratio))
         self.cross_attn = nn.MultiheadAttention(dim, heads, batch_first=True)
         self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, dim))
@@ -92,7 +94,8 @@ class MetaProto(Trainer):
     def build_model(self) -> nn.Module:
         c = self.method_cfg
         if c.KV not in ("class", "task"):
-            raise ValueError(f"TRAINER.METAPROTO.KV must be 'class' or 'task', got '{c.KV}'.")
+            raise ConfigError(f"TRAINER.METAPROTO.KV must be 'class' or 'task', got '{c.KV}'. "
+                              "Set TRAINER.METAPROTO.KV class (or task).")
         model = ContextPromptCLIP(self.load_clip(), self.classnames, c.N_CTX, c.CTX_INIT)
         embed_dim = model.image_encoder.visual.output_dim
         model.prototype_net = PrototypeNet(embed_dim, c.ATTN_HEADS, c.MLP_RATIO)
@@ -110,10 +113,8 @@ class MetaProto(Trainer):
             items = self.dm.dataset.train_x
             sampler = EpisodicBatchSampler([d.label for d in items], c.N_WAY, c.K_SHOT, c.META_BATCH,
                                            c.ITERS_PER_EPOCH, c.IMAGES_PER_CLASS)
-            workers = self.cfg.DATALOADER.NUM_WORKERS
             self._episodes = DataLoader(DatasetWrapper(items, self.dm.tfm_train), batch_sampler=sampler,
-                                        num_workers=workers, pin_memory=torch.cuda.is_available(),
-                                        persistent_workers=workers > 0)
+                                        **loader_options(True, self.cfg.DATALOADER.NUM_WORKERS))
         return self._episodes
 
     def compute_loss(self, batch: dict[str, Any]) -> dict[str, Tensor]:
@@ -126,7 +127,8 @@ class MetaProto(Trainer):
         classes = batch["label"].view(t, n, m)[:, :, 0]  # [t, n] class of each slot
         embeddings, eot = model.prompt_learner()
         uniq, where = torch.unique(classes, return_inverse=True)  # encode each class of the meta-batch once
-        text = F.normalize(model.text_encoder(embeddings[uniq], eot[uniq]).float(), dim=-1)[where]  # [t, n, E]
+        text = F.normalize(model.text_encoder(embeddings[uniq], eot[uniq]).float(), dim=-1)
+        text = text.index_select(0, where.flatten()).view(*where.shape, -1)  # [t, n, E]; deterministic backward
         support, query = feats[:, :, :k], feats[:, :, k:]  # [t, n, k, E], [t, n, m-k, E]
         if c.KV == "task":
             kv = support.reshape(t, 1, n * k, -1).expand(-1, n, -1, -1)

@@ -29,6 +29,7 @@ from vlprompt.clip.text import PromptedTextEncoder
 from vlprompt.clip.tokens import tokenize
 from vlprompt.clip.vision import PromptedImageEncoder
 from vlprompt.engine import Trainer
+from vlprompt.errors import ConfigError
 from vlprompt.registry import TRAINER_REGISTRY
 
 
@@ -39,8 +40,8 @@ class VisionPrompts(nn.Module):
         super().__init__()
         c = cfg.TRAINER.VPT
         if c.PROMPT_DEPTH_VISION < 1 or c.N_CTX_VISION < 1:
-            raise ValueError(f"TRAINER.VPT.PROMPT_DEPTH_VISION and N_CTX_VISION must be >= 1, got "
-                             f"{c.PROMPT_DEPTH_VISION} and {c.N_CTX_VISION}.")
+            raise ConfigError(f"TRAINER.VPT.PROMPT_DEPTH_VISION and N_CTX_VISION must be >= 1, got "
+                              f"{c.PROMPT_DEPTH_VISION} and {c.N_CTX_VISION}. Set both to 1 or more.")
         self.image_encoder = vision_prompts(image_encoder, c.N_CTX_VISION, c.PROMPT_DEPTH_VISION,
                                             "TRAINER.VPT.PROMPT_DEPTH_VISION",
                                             f"VPT (MODEL.BACKBONE.NAME '{cfg.MODEL.BACKBONE.NAME}')")
@@ -77,6 +78,7 @@ class CustomCLIP(nn.Module):
 
 @TRAINER_REGISTRY.register()
 class VPT(Trainer):
+    log_keys = ("loss",)  # the published trainer logs the loss only
     @staticmethod
     def add_config(cfg: CN) -> None:
         cfg.TRAINER.VPT = CN()

@@ -6,9 +6,10 @@ from typing import Callable, Sequence
 
 import torch
 from PIL import Image
-from torch.utils.data import DataLoader, Dataset, RandomSampler, SequentialSampler
+from torch.utils.data import DataLoader, Dataset, RandomSampler, SequentialSampler, default_collate
 from yacs.config import CfgNode
 
+from vlprompt.errors import BadImageError
 from vlprompt.registry import DATASET_REGISTRY
 
 from .dataset_base import DatasetBase
@@ -19,28 +20,50 @@ logger = logging.getLogger(__name__)
 
 
 class DatasetWrapper(Dataset):
-    """Reads one Datum: ``{"img": Tensor, "label": int, "index": int, "impath": str}``."""
+    """Reads one Datum: ``{"img": Tensor, "label": int, "index": int, "impath": str}``.
 
-    def __init__(self, items: Sequence[Datum], transform: Callable | None) -> None:
+    An image that cannot be read or decoded (missing, corrupt, truncated) raises a BadImageError naming
+    the file. With ``skip_bad_images`` (``DATALOADER.SKIP_BAD_IMAGES``) it is logged in one warning line
+    and ``None`` is returned instead; :func:`collate_skipping_bad` drops such items from the batch.
+    """
+
+    def __init__(self, items: Sequence[Datum], transform: Callable | None, skip_bad_images: bool = False) -> None:
         self.items = list(items)
         self.transform = transform
+        self.skip_bad_images = skip_bad_images
 
     def __len__(self) -> int:
         return len(self.items)
 
-    def __getitem__(self, index: int) -> dict:
+    def __getitem__(self, index: int) -> dict | None:
         item = self.items[index]
         try:
-            img = Image.open(item.impath).convert("RGB")
-        except FileNotFoundError as e:
-            raise FileNotFoundError(
-                f"Image {item.impath} (label {item.label}, class '{item.classname}') is listed by the dataset's "
-                "split file but does not exist: the dataset folder is incomplete, or DATASET.ROOT points "
-                "to another copy."
+            with Image.open(item.impath) as f:  # PIL opens lazily: a corrupt or truncated file fails in convert
+                img = f.convert("RGB")
+        except Exception as e:  # noqa: BLE001 (any failure to read or decode the file is the file's fault)
+            if isinstance(e, FileNotFoundError):
+                reason = ("the file does not exist (it is listed by the dataset's split file: the dataset folder is "
+                          "incomplete, or DATASET.ROOT points to another copy)")
+            else:
+                reason = f"it is corrupt or truncated ({type(e).__name__}: {e})"
+            where = f"image {item.impath} (label {item.label}, class '{item.classname}')"
+            if self.skip_bad_images:
+                logger.warning(f"DATALOADER.SKIP_BAD_IMAGES: skipping unreadable {where}: {reason}")
+                return None
+            raise BadImageError(
+                f"Cannot read {where}: {reason}. Replace or restore the file, or set "
+                "DATALOADER.SKIP_BAD_IMAGES True to log and skip unreadable images."
             ) from e
         if self.transform is not None:
             img = self.transform(img)
         return {"img": img, "label": item.label, "index": index, "impath": item.impath}
+
+
+def collate_skipping_bad(batch: Sequence[dict | None]) -> dict | None:
+    """torch's ``default_collate`` of the items that were read; ``None`` items (images skipped by
+    ``DATALOADER.SKIP_BAD_IMAGES``) are dropped, and a batch of only such items gives ``None``."""
+    kept = [b for b in batch if b is not None]
+    return default_collate(kept) if kept else None
 
 
 def build_loader(items: Sequence[Datum], transform: Callable | None, batch_size: int, is_train: bool,
@@ -52,15 +75,19 @@ def build_loader(items: Sequence[Datum], transform: Callable | None, batch_size:
         sampler_obj = SequentialSampler(dataset)
     else:
         raise ValueError(f"Unknown sampler '{sampler}'; use RandomSampler or SequentialSampler.")
-    return DataLoader(
-        dataset,
-        batch_size=batch_size,
-        sampler=sampler_obj,
-        num_workers=num_workers,
-        drop_last=is_train and len(dataset) >= batch_size,  # as Dassl
-        pin_memory=torch.cuda.is_available(),
-        persistent_workers=num_workers > 0,
-    )
+    return DataLoader(dataset, batch_size=batch_size, sampler=sampler_obj,
+                      drop_last=is_train and len(dataset) >= batch_size,  # as Dassl
+                      **loader_options(is_train, num_workers))
+
+
+def loader_options(is_train: bool, num_workers: int) -> dict:
+    """DataLoader options shared by every loader, chosen so that a run resumes exactly: a training loader
+    draws its order and its workers' seeds from the global torch generator when an epoch starts, with fresh
+    workers every epoch (persistent workers would carry their RNG state across epochs, which no checkpoint
+    can restore); evaluation loaders draw from a private generator, so evaluating never shifts training."""
+    return dict(num_workers=num_workers, pin_memory=torch.cuda.is_available(),
+                persistent_workers=num_workers > 0 and not is_train,
+                generator=None if is_train else torch.Generator(), collate_fn=collate_skipping_bad)
 
 
 class DataManager:
@@ -90,6 +117,9 @@ class DataManager:
         )
         self.test_loader = build_loader(dataset.test, self.tfm_test, dl.TEST.BATCH_SIZE, False, workers,
                                         dl.TEST.SAMPLER)
+        for loader in (self.train_loader_x, self.val_loader, self.test_loader):
+            if loader is not None:  # workers copy the dataset when they start, at the first iteration
+                loader.dataset.skip_bad_images = dl.SKIP_BAD_IMAGES
         self.num_classes = dataset.num_classes
         self.lab2cname = dataset.lab2cname
         self.classnames = dataset.classnames

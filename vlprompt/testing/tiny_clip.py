@@ -4,7 +4,8 @@ Follows the recipe of the golden reference weights: every tensor is drawn from
 ``numpy.random.RandomState(zlib.crc32(name))`` (so tensors are independent of each other)
 and stored as float16, ``logit_scale`` is float32 ``log(100)``, BatchNorm counters are int64
 zeros. Two shapes: ``vit`` (ViT-B/16 widths, 4 layers, 32 px images) and ``rn``
-(ModifiedResNet, width 8, 64 px images, text width 128).
+(ModifiedResNet, width 8, 64 px images, text width 128), the golden shapes; and ``vit_s`` (widths 64,
+2 layers per tower, 32 px) for fast end-to-end tests.
 
     python -m vlprompt.testing.tiny_clip --spec vit --out tiny_clip_vit.pt
 """
@@ -26,6 +27,8 @@ Entry = tuple[str, tuple, str, float]
 ARCHS = {
     "vit": dict(embed=512, image=32, v_layers=4, v_width=768, patch=16, t_width=512, t_layers=4),
     "rn": dict(embed=64, image=64, v_layers=(1, 1, 1, 1), v_width=8, patch=None, t_width=128, t_layers=2),
+    # not a golden shape: a ViT small enough for end-to-end runs of the visual-prompt methods in tests
+    "vit_s": dict(embed=64, image=32, v_layers=2, v_width=64, patch=16, t_width=64, t_layers=2),
 }
 CONTEXT, VOCAB = 77, 49408
 
@@ -113,7 +116,7 @@ def entries(spec: str) -> Iterator[Entry]:
     yield "positional_embedding", (CONTEXT, tw), "normal", 0.01
     yield "text_projection", (tw, a["embed"]), "normal", tw ** -0.5
     yield "logit_scale", (), "const", math.log(100.0)
-    yield from (_vit_tower(a) if spec == "vit" else _resnet_tower(a))
+    yield from (_vit_tower(a) if spec.startswith("vit") else _resnet_tower(a))
     for i in range(a["t_layers"]):
         yield from _block(f"transformer.resblocks.{i}", tw, a["t_layers"])
     yield "token_embedding.weight", (VOCAB, tw), "normal", 0.02
