@@ -93,3 +93,26 @@ def run_script(work: Path, script: str, *argv: str, data: str = "", check: bool 
     if check:
         assert p.returncode == 0, f"{script}:\n{p.stdout[-2000:]}\n{p.stderr[-3000:]}"
     return p
+
+
+def run_cli(argv, capsys):
+    """``train.py argv`` in-process through ``cli.run`` -> (exit code, everything it printed)."""
+    from vlprompt import cli
+    from vlprompt.utils.logging import setup_logger
+
+    setup_logger()  # log to this test's captured stdout also before train.py sets up its own logger
+    with pytest.raises(SystemExit) as e:
+        cli.run(argv)
+    out = capsys.readouterr()
+    return e.value.code, out.out + out.err
+
+
+def assert_user_error(code, text, *names):
+    """Exit code 2, no traceback, one ``Error:`` line naming each of ``names``; returns that line."""
+    assert code == 2, text[-3000:]
+    assert "Traceback" not in text, text[-3000:]
+    lines = [line for line in text.splitlines() if line.startswith("Error:")]
+    assert len(lines) == 1, text[-3000:]
+    for name in names:
+        assert name in lines[0], lines[0]
+    return lines[0]
