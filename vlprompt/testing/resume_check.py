@@ -39,7 +39,7 @@ KILL_POINTS = {  # name -> (failpoint, extra overrides)
     "after a module save (epoch 2)": ("saved:{module}:2", ()),
     "after the manifest (epoch 1)": ("manifest:1", ()),
     "final test": ("eval:test", ()),
-    "best_val: val eval (epoch 2)": ("eval:val", ("TEST.FINAL_MODEL", "best_val")),
+    "best_val: val eval (epoch 1)": ("eval:val", ("TEST.FINAL_MODEL", "best_val")),
     "best_val: final test": ("eval:test", ("TEST.FINAL_MODEL", "best_val")),
 }
 
