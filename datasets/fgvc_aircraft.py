@@ -23,7 +23,7 @@ fgvc_aircraft/
             for line in f:
                 parts = line.strip().split(" ")
                 classname = " ".join(parts[1:])
-                items.append(Datum(impath=self.path("images", parts[0] + ".jpg"), label=cname2lab[classname],
+                items.append(Datum(impath=self.path("images", parts[0] + ".jpg"), label=self.label_of(cname2lab, classname, split_file),
                                    classname=classname))
         return items
 

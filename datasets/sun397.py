@@ -29,7 +29,7 @@ sun397/
                 imname = line.strip()[1:]  # drop the leading "/"
                 folder = os.path.dirname(imname)
                 words = folder.split("/")[1:][::-1]  # drop the letter folder; "indoor"/"outdoor" first
-                items.append(Datum(impath=self.path(self.image_subdir, imname), label=cname2lab[folder],
+                items.append(Datum(impath=self.path(self.image_subdir, imname), label=self.label_of(cname2lab, folder, text_file),
                                    classname=" ".join(words)))
         return items
 

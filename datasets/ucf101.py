@@ -29,7 +29,8 @@ ucf101/
                 action, filename = line.strip().split(" ")[0].split("/")
                 renamed = "_".join(re.findall("[A-Z][^A-Z]*", action))  # ApplyEyeMakeup -> Apply_Eye_Makeup
                 items.append(Datum(impath=self.path(self.image_subdir, renamed, filename.replace(".avi", ".jpg")),
-                                   label=cname2lab[action], classname=renamed))
+                                   label=self.label_of(cname2lab, action, f"ucfTrainTestlist/{text_file}"),
+                                   classname=renamed))
         return items
 
     def build_split(self, rng: random.Random):

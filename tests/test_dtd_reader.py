@@ -6,6 +6,7 @@ import shutil
 import pytest
 
 from vlprompt.config.setup import get_cfg
+from vlprompt.errors import BadImageError
 from vlprompt.registry import DATASET_REGISTRY
 
 
@@ -34,5 +35,5 @@ def test_missing_image_is_named_when_loaded(tmp_path):
     from vlprompt.data.manager import DatasetWrapper
 
     item = Datum(impath=str(tmp_path / "dtd/images/banded/gone.jpg"), label=0, classname="banded")
-    with pytest.raises(FileNotFoundError, match="gone.jpg"):
+    with pytest.raises(BadImageError, match="gone.jpg"):
         DatasetWrapper([item], None)[0]

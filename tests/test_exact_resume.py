@@ -33,7 +33,8 @@ def reference(dtd_root, tiny_clip, tmp_path_factory):
 
 @pytest.mark.parametrize("trainer,failpoint,extra", [
     ("CoOp", "step:2:2", ()),                                                 # mid-epoch
-    ("CoOp", "saved:prompt_learner:2", ("DATALOADER.NUM_WORKERS", "2")),       # after the save, before its manifest
+    ("CoOp", "saved:prompt_learner:2",                                        # after the save, before its manifest
+     ("DATALOADER.NUM_WORKERS", "2", "TEST.FINAL_MODEL", "best_val")),
     ("CoOp", "eval:test", ("TEST.FINAL_MODEL", "best_val")),                  # during the final test
     ("CoCoOp", "manifest:1", ()),                                             # epoch 1 complete, pointer not yet
     ("MaPLe", "step:2:1", ()),                                                # deep-prompt family (MaPLe/IVLP/VPT)

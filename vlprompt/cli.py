@@ -45,10 +45,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    setup_logger()  # to stdout only until the output folder is known to be ours
     args = build_parser().parse_args(argv)
     plugins.load(args.plugins)
     cfg = setup_cfg(args)
-    setup_logger()  # to stdout only until the output folder is known to be ours
     identity = run_identity(cfg, args.eval_only, args.model_dir, args.load_epoch)
     open_run_folder(cfg, identity, overwrite=args.overwrite)
     try:

@@ -13,6 +13,8 @@ import types
 from pathlib import Path
 from typing import Iterable
 
+from vlprompt.errors import ConfigError
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_FOLDERS = (REPO_ROOT / "trainers", REPO_ROOT / "datasets")
 _loaded: set[Path] = set()
@@ -56,7 +58,9 @@ def load(extra: Iterable[str | os.PathLike] = ()) -> None:
     for folder in folders:
         folder = folder.resolve()
         if not folder.is_dir():
-            raise FileNotFoundError(f"Plugin folder {folder} does not exist (from --plugins or VLPROMPT_PLUGINS).")
+            raise ConfigError(f"Plugin folder {folder} does not exist (from --plugins or VLPROMPT_PLUGINS). Pass "
+                              "an existing folder of trainer/dataset .py files, or fix VLPROMPT_PLUGINS "
+                              f"(folders separated by '{os.pathsep}').")
         for path in sorted(folder.glob("*.py")):
             if path.name.startswith("_") or path in _loaded:
                 continue

@@ -15,6 +15,8 @@ from typing import Optional
 import torch
 from torch import Tensor, nn
 
+from vlprompt.errors import ConfigError
+
 from .text import PromptedTextEncoder
 from .tokens import bpe_length, tokenize
 from .vision import PromptedImageEncoder
@@ -22,7 +24,8 @@ from .vision import PromptedImageEncoder
 logger = logging.getLogger(__name__)
 
 
-def init_fixed_context(text_encoder: PromptedTextEncoder, n_ctx: int, ctx_init: str = "") -> tuple[Tensor, str]:
+def init_fixed_context(text_encoder: PromptedTextEncoder, n_ctx: int, ctx_init: str = "",
+                       key: str = "N_CTX") -> tuple[Tensor, str]:
     """Context ``[n_ctx, D]`` (float32) and the prompt prefix text, keeping ``n_ctx`` whatever ``ctx_init`` says.
 
     With ``ctx_init`` the context is the token embeddings of the phrase's first ``n_ctx`` BPE tokens and
@@ -30,17 +33,21 @@ def init_fixed_context(text_encoder: PromptedTextEncoder, n_ctx: int, ctx_init: 
     (``n_ctx`` 2 and ``"a photo of a"`` give ``SOS [ctx ctx] of a <name>.``). Without it, ``N(0, 0.02)``
     and the prefix ``"X X ... X"``.
 
+    ``key`` names the config key of ``n_ctx`` in errors.
+
     Raises:
-        ValueError: the phrase has fewer tokens than ``n_ctx`` (the context would overwrite class-name tokens).
+        ConfigError: ``n_ctx`` < 1, or the phrase has fewer tokens than ``n_ctx`` (the context would
+            overwrite class-name tokens).
     """
     if n_ctx < 1:
-        raise ValueError(f"The number of context tokens must be >= 1, got {n_ctx}.")
+        raise ConfigError(f"{key} (the number of context tokens) must be >= 1, got {n_ctx}. Set {key} 2 (or more).")
     if ctx_init:
         words = ctx_init.replace("_", " ")
         n_tokens = bpe_length(words)
         if n_tokens < n_ctx:
-            raise ValueError(f'CTX_INIT "{ctx_init}" has {n_tokens} token(s), fewer than the {n_ctx} context tokens: '
-                             "the context would cover class-name tokens. Use a longer phrase or fewer context tokens.")
+            raise ConfigError(f'CTX_INIT "{ctx_init}" has {n_tokens} token(s), fewer than the {n_ctx} context tokens '
+                              f"({key}): the context would cover class-name tokens. Use a longer phrase or a smaller "
+                              f"{key}.")
         with torch.no_grad():
             emb = text_encoder.embed(tokenize(words).to(text_encoder.token_embedding.weight.device))
         ctx = emb[0, 1:1 + n_ctx].float().clone()

@@ -16,7 +16,7 @@ import open_clip
 import torch
 from open_clip.model import build_model_from_openai_state_dict
 from torch import nn
-from vlprompt.errors import BackboneNotFoundError  # noqa: F401 (re-exported)
+from vlprompt.errors import BackboneNotFoundError, ConfigError
 
 logger = logging.getLogger(__name__)
 
@@ -62,11 +62,14 @@ def _read_state_dict(path: str) -> dict:
     try:
         sd = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
-        raise ValueError(f"Cannot read CLIP checkpoint {path}: {e}") from e
+        raise BackboneNotFoundError(f"Cannot read CLIP checkpoint {path} (MODEL.BACKBONE.NAME): {e}. Check that the "
+                                    "file is complete (not a partial download), or point MODEL.BACKBONE.NAME at "
+                                    "another copy.") from e
     if isinstance(sd, dict) and "state_dict" in sd and isinstance(sd["state_dict"], dict):
         sd = sd["state_dict"]
     if not isinstance(sd, dict):
-        raise ValueError(f"CLIP checkpoint {path} holds a {type(sd).__name__}, not a state dict.")
+        raise BackboneNotFoundError(f"CLIP checkpoint {path} (MODEL.BACKBONE.NAME) holds a {type(sd).__name__}, not "
+                                    "a state dict. Point MODEL.BACKBONE.NAME at a CLIP weights file.")
     return {k[len("module."):] if k.startswith("module.") else k: v for k, v in sd.items()}
 
 
@@ -75,7 +78,7 @@ def load_checkpoint_file(path: str, precision: str = "fp32") -> nn.Module:
     which use the same key names); the architecture is read off the tensor shapes (QuickGELU)."""
     sd = _read_state_dict(path)
     if "visual.proj" not in sd and "visual.attnpool.c_proj.weight" not in sd:
-        raise ValueError(
+        raise BackboneNotFoundError(
             f"{path} is not a CLIP checkpoint in OpenAI/open_clip layout (no 'visual.proj' or "
             "'visual.attnpool.*' key). For other open_clip models use MODEL.BACKBONE.NAME 'ARCH:/path/to/file.pt', "
             "e.g. 'ViT-B-16:/ckpt/epoch_32.pt'."
@@ -112,8 +115,8 @@ def _load_open_clip_pair(name: str, precision: str) -> nn.Module:
     arch, pretrained = name.split(":", 1)
     if arch not in open_clip.list_models():
         close = [m for m in open_clip.list_models() if m.lower().startswith(arch.lower()[:5])][:8]
-        raise ValueError(f"Unknown open_clip model '{arch}' in MODEL.BACKBONE.NAME '{name}'. "
-                         f"Similar: {close}. All: open_clip.list_models().")
+        raise ConfigError(f"Unknown open_clip model '{arch}' in MODEL.BACKBONE.NAME '{name}'. "
+                          f"Similar: {close}. All: open_clip.list_models().")
     quick = pretrained == "openai" and not arch.endswith("-quickgelu")
     try:
         model = open_clip.create_model(arch, pretrained=pretrained or None, precision="fp32", device="cpu",
@@ -138,7 +141,8 @@ def load_clip(name: str, precision: str = "fp32", cache_dir: str = "") -> nn.Mod
         cache_dir: folder holding OpenAI files by name (``ViT-B-16.pt``); default ``~/.cache/clip``.
     """
     if precision not in PRECISIONS:
-        raise ValueError(f"Precision must be one of {PRECISIONS}, got '{precision}'.")
+        raise ConfigError(f"Precision must be one of {PRECISIONS}, got '{precision}'. Set the method's PREC key "
+                          "(e.g. TRAINER.COOP.PREC fp32) to one of them.")
     if name in OPENAI_NAMES:
         return _load_openai_name(name, precision, cache_dir or DEFAULT_CACHE_DIR)
     expanded = os.path.expanduser(name)
@@ -151,7 +155,7 @@ def load_clip(name: str, precision: str = "fp32", cache_dir: str = "") -> nn.Mod
         raise BackboneNotFoundError(f"MODEL.BACKBONE.NAME '{name}' looks like a file path, but no file is there.")
     close = difflib.get_close_matches(name, list(OPENAI_NAMES), n=1)
     hint = f" Did you mean '{close[0]}'?" if close else ""
-    raise ValueError(
+    raise ConfigError(
         f"Unknown MODEL.BACKBONE.NAME '{name}'.{hint} Use an OpenAI name {sorted(OPENAI_NAMES)}, a checkpoint path, "
         "or an open_clip 'model:pretrained' pair (see open_clip.list_pretrained())."
     )

@@ -4,6 +4,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from vlprompt.errors import ConfigError
+
 from .blocks import DeepPrompts, check_prompt, run_blocks
 
 
@@ -21,8 +23,9 @@ class PromptedTextEncoder(nn.Module):
             clip_model = text  # CustomTextCLIP keeps its open_clip TextTransformer under .text
         for attr in ("token_embedding", "positional_embedding", "transformer", "ln_final"):
             if not hasattr(clip_model, attr):
-                raise TypeError(f"{type(clip_model).__name__} has no '{attr}': prompt learning needs a CLIP-style "
-                                "text transformer (HF text towers are not supported).")
+                raise ConfigError(f"{type(clip_model).__name__} has no '{attr}': prompt learning needs a CLIP-style "
+                                  "text transformer (HF text towers are not supported). Set MODEL.BACKBONE.NAME to an "
+                                  "OpenAI name (ViT-B/16, RN50, ...) or an open_clip model with its own text tower.")
         self.token_embedding = clip_model.token_embedding
         self.transformer = clip_model.transformer
         self.ln_final = clip_model.ln_final

@@ -8,6 +8,8 @@ import torch
 from open_clip.tokenizer import SimpleTokenizer
 from torch import Tensor, nn
 
+from vlprompt.errors import ConfigError
+
 CONTEXT_LENGTH = 77
 
 # Hand-written per-dataset templates of the published ZeroshotCLIP
@@ -76,7 +78,8 @@ class ContextSplice(nn.Module):
     def __init__(self, token_embeddings: Tensor, n_ctx: int, name_lens: Sequence[int], position: str = "end") -> None:
         super().__init__()
         if position not in ("end", "middle", "front"):
-            raise ValueError(f"CLASS_TOKEN_POSITION must be end, middle or front; got '{position}'.")
+            raise ConfigError(f"CLASS_TOKEN_POSITION must be end, middle or front; got '{position}'. Set the "
+                              "method's key (e.g. TRAINER.COOP.CLASS_TOKEN_POSITION end) to one of them.")
         n_cls, length, _ = token_embeddings.shape
         self.n_ctx = n_ctx
         self.position = position

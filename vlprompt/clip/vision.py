@@ -4,6 +4,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from vlprompt.errors import ConfigError
+
 from .blocks import DeepPrompts, check_prompt, run_blocks
 
 
@@ -26,9 +28,9 @@ class PromptedImageEncoder(nn.Module):
     def prompt_width(self, who: str) -> int:
         """The width visual prompts must have; a ValueError naming ``who`` if this tower takes none."""
         if self.width is None:
-            raise ValueError(f"{who} needs a ViT image tower (visual prompts enter the vision transformer), but this "
-                             f"backbone's image tower is {type(self.visual).__name__}. Use a ViT backbone "
-                             "(ViT-B/16, ViT-B/32, ...).")
+            raise ConfigError(f"{who} needs a ViT image tower (visual prompts enter the vision transformer), but this "
+                              f"backbone's image tower is {type(self.visual).__name__}. Set MODEL.BACKBONE.NAME "
+                              "to a ViT backbone (ViT-B/16, ViT-B/32, ...).")
         return self.width
 
     @property

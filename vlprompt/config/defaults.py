@@ -62,6 +62,8 @@ _C.DATASET.VAL_PERCENT = 0.1
 _C.DATALOADER = CN()
 # Worker processes per loader
 _C.DATALOADER.NUM_WORKERS = 4
+# Log and skip images that cannot be read (missing, corrupt, truncated) instead of stopping with an error
+_C.DATALOADER.SKIP_BAD_IMAGES = False
 _C.DATALOADER.K_TRANSFORMS = 1
 _C.DATALOADER.RETURN_IMG0 = False
 _C.DATALOADER.TRAIN_X = CN()
@@ -128,6 +130,10 @@ _C.TRAIN.CHECKPOINT_FREQ = 0
 # Log a line every N batches
 _C.TRAIN.PRINT_FREQ = 10
 _C.TRAIN.COUNT_ITER = "train_x"
+# Write TensorBoard scalars (loss, acc, lr, eval accuracy) to OUTPUT_DIR/tensorboard
+_C.TRAIN.TENSORBOARD = True
+# Stop the run when a learnable parameter exceeds this absolute value after an epoch (0 = no check)
+_C.TRAIN.MAX_PARAM_ABS = 1.0e4
 
 _C.TEST = CN()
 _C.TEST.EVALUATOR = "Classification"

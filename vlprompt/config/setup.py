@@ -36,7 +36,9 @@ def _unknown_key_error(key: str, cfg: CN, source: str) -> ConfigError:
 def merge_from_file(cfg: CN, path: str) -> None:
     """Merge a YAML file into ``cfg``; unknown keys raise a ConfigError naming the nearest valid key."""
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"Config file not found: {path}")
+        raise ConfigError(f"Config file not found: {path}. Check the path given to --config-file / "
+                          "--dataset-config-file (relative paths start from the current folder; the published "
+                          "files are under configs/trainers/ and configs/datasets/).")
     with open(path, encoding="utf-8") as f:
         try:
             loaded = cfg.load_cfg(f)
@@ -91,6 +93,7 @@ def get_cfg(opts: Iterable[str] = ()) -> CN:
     cfg = get_cfg_default()
     add_plugin_configs(cfg)
     merge_from_list(cfg, list(opts))
+    check_cfg(cfg)
     return cfg
 
 
@@ -104,8 +107,17 @@ def setup_cfg(args: argparse.Namespace) -> CN:
         merge_from_file(cfg, args.config_file)
     _apply_flags(cfg, args)
     merge_from_list(cfg, getattr(args, "opts", None) or [])
+    check_cfg(cfg)
     cfg.freeze()
     return cfg
+
+
+def check_cfg(cfg: CN) -> None:
+    """Reject values no run can use, before any dataset or CLIP is loaded."""
+    shots = cfg.DATASET.NUM_SHOTS
+    if shots == 0 or shots < -1:
+        raise ConfigError(f"DATASET.NUM_SHOTS must be -1 (all images) or >= 1, got {shots}. "
+                          "Set DATASET.NUM_SHOTS 16 (or any K >= 1) for K-shot training, or -1 for the full set.")
 
 
 def _apply_flags(cfg: CN, args: argparse.Namespace) -> None:

@@ -9,7 +9,7 @@ from typing import Sequence
 from yacs.config import CfgNode
 
 from .datum import Datum
-from .splits import generate_fewshot, read_split, save_split, subsample_classes
+from .splits import check_labels, generate_fewshot, read_split, save_split, subsample_classes
 from vlprompt.errors import DatasetLayoutError  # noqa: F401 (re-exported)
 
 logger = logging.getLogger(__name__)
@@ -58,6 +58,10 @@ class DatasetReader(DatasetBase):
             raise self.layout_error(f"the folder {self.dataset_dir} does not exist")
         rng = random.Random(cfg.SEED) if cfg.SEED >= 0 else random.Random()
         train, val, test = self.read(rng)
+        check_labels({"train": train, "val": val, "test": test},
+                     f"Dataset {type(self).__name__} (lists read from {self.dataset_dir})",
+                     "Compare the dataset's list files with the expected layout in docs/DATASETS.md, "
+                     "or download them again.")
         if self.target_only:
             super().__init__(train_x=test, test=test)
             return
@@ -86,6 +90,14 @@ class DatasetReader(DatasetBase):
         for rel in relpaths:
             if not os.path.exists(self.path(rel)):
                 raise self.layout_error(f"{self.path(rel)} does not exist")
+
+    def label_of(self, cname2lab: dict[str, int], name: str, listed_in: str) -> int:
+        """The label of class ``name`` found in the list file ``listed_in``; a class missing from the class list
+        is a layout error naming both."""
+        if name not in cname2lab:
+            raise self.layout_error(f"{self.path(listed_in)} names the class '{name}', which is not in the "
+                                    "dataset's class list (a mismatched or edited annotation file)")
+        return cname2lab[name]
 
     def layout_error(self, what: str) -> DatasetLayoutError:
         name = type(self).__name__

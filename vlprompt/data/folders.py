@@ -10,6 +10,8 @@ import random
 from collections import OrderedDict
 from typing import Callable, Optional, Sequence
 
+from vlprompt.errors import DatasetLayoutError
+
 from .datum import Datum
 
 
@@ -29,7 +31,9 @@ def split_per_class(groups: "OrderedDict[int, tuple[str, list[str]]]", rng: rand
         n_total = len(impaths)
         n_train, n_val = round(n_total * p_trn), round(n_total * p_val)
         if min(n_train, n_val, n_total - n_train - n_val) <= 0:
-            raise ValueError(f"class '{classname}' has {n_total} images: too few to split into train/val/test.")
+            raise DatasetLayoutError(f"class '{classname}' has {n_total} images: too few to split into "
+                                     "train/val/test. The dataset folder is incomplete (or DATASET.ROOT points to a "
+                                     "partial copy): download the full dataset, or the published split file.")
         make = lambda ims: [Datum(impath=im, label=label, classname=classname) for im in ims]  # noqa: E731
         train += make(impaths[:n_train])
         val += make(impaths[n_train:n_train + n_val])
@@ -59,7 +63,9 @@ def split_trainval(trainval: Sequence[Datum], rng: random.Random, p_val: float =
     for label, idxs in tracker.items():
         n_val = round(len(idxs) * p_val)
         if n_val <= 0:
-            raise ValueError(f"label {label} has {len(idxs)} train+val images: too few to hold out a val share.")
+            raise DatasetLayoutError(f"label {label} has {len(idxs)} train+val images: too few to hold out a val "
+                                     "share. The dataset's lists are incomplete (or DATASET.ROOT points to a partial "
+                                     "copy): download the full dataset, or the published split file.")
         rng.shuffle(idxs)
         for n, idx in enumerate(idxs):
             (val if n < n_val else train).append(trainval[idx])
@@ -85,7 +91,9 @@ def read_class_folders(image_dir: str, classnames: dict[str, str], folders: Opti
     items = []
     for label, folder in enumerate(folders):
         if folder not in classnames:
-            raise ValueError(f"{os.path.join(image_dir, folder)}: folder '{folder}' is not in classnames.txt.")
+            raise DatasetLayoutError(f"{os.path.join(image_dir, folder)}: folder '{folder}' is not in classnames.txt. "
+                                     "Use the ImageNet classnames.txt linked in CoOp's DATASETS.md, or remove the "
+                                     "stray folder.")
         classname = classnames[folder]
         path = os.path.join(image_dir, folder)
         items += [Datum(impath=os.path.join(path, im), label=label, classname=classname) for im in listdir(path)]

@@ -9,7 +9,7 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset, RandomSampler, SequentialSampler, default_collate
 from yacs.config import CfgNode
 
-from vlprompt.errors import BadImageError
+from vlprompt.errors import BadImageError, ConfigError
 from vlprompt.registry import DATASET_REGISTRY
 
 from .dataset_base import DatasetBase
@@ -45,7 +45,8 @@ class DatasetWrapper(Dataset):
                 reason = ("the file does not exist (it is listed by the dataset's split file: the dataset folder is "
                           "incomplete, or DATASET.ROOT points to another copy)")
             else:
-                reason = f"it is corrupt or truncated ({type(e).__name__}: {e})"
+                detail = str(e).replace(repr(item.impath), "").replace(item.impath, "").strip()  # named below
+                reason = f"it is corrupt or truncated ({type(e).__name__}: {detail})"
             where = f"image {item.impath} (label {item.label}, class '{item.classname}')"
             if self.skip_bad_images:
                 logger.warning(f"DATALOADER.SKIP_BAD_IMAGES: skipping unreadable {where}: {reason}")
@@ -67,14 +68,14 @@ def collate_skipping_bad(batch: Sequence[dict | None]) -> dict | None:
 
 
 def build_loader(items: Sequence[Datum], transform: Callable | None, batch_size: int, is_train: bool,
-                 num_workers: int, sampler: str = "RandomSampler") -> DataLoader:
-    dataset = DatasetWrapper(items, transform)
+                 num_workers: int, sampler: str = "RandomSampler", skip_bad_images: bool = False) -> DataLoader:
+    dataset = DatasetWrapper(items, transform, skip_bad_images)
     if sampler == "RandomSampler":
         sampler_obj = RandomSampler(dataset)
     elif sampler == "SequentialSampler":
         sampler_obj = SequentialSampler(dataset)
     else:
-        raise ValueError(f"Unknown sampler '{sampler}'; use RandomSampler or SequentialSampler.")
+        raise ConfigError(f"DATALOADER sampler '{sampler}' is unknown; use RandomSampler or SequentialSampler.")
     return DataLoader(dataset, batch_size=batch_size, sampler=sampler_obj,
                       drop_last=is_train and len(dataset) >= batch_size,  # as Dassl
                       **loader_options(is_train, num_workers))
@@ -108,18 +109,17 @@ class DataManager:
         dl = cfg.DATALOADER
         workers = dl.NUM_WORKERS
         self.train_loader_x = (
-            build_loader(dataset.train_x, self.tfm_train, dl.TRAIN_X.BATCH_SIZE, True, workers, dl.TRAIN_X.SAMPLER)
+            build_loader(dataset.train_x, self.tfm_train, dl.TRAIN_X.BATCH_SIZE, True, workers, dl.TRAIN_X.SAMPLER,
+                         dl.SKIP_BAD_IMAGES)
             if dataset.train_x else None
         )
         self.val_loader = (
-            build_loader(dataset.val, self.tfm_test, dl.TEST.BATCH_SIZE, False, workers, dl.TEST.SAMPLER)
+            build_loader(dataset.val, self.tfm_test, dl.TEST.BATCH_SIZE, False, workers, dl.TEST.SAMPLER,
+                         dl.SKIP_BAD_IMAGES)
             if dataset.val else None
         )
         self.test_loader = build_loader(dataset.test, self.tfm_test, dl.TEST.BATCH_SIZE, False, workers,
-                                        dl.TEST.SAMPLER)
-        for loader in (self.train_loader_x, self.val_loader, self.test_loader):
-            if loader is not None:  # workers copy the dataset when they start, at the first iteration
-                loader.dataset.skip_bad_images = dl.SKIP_BAD_IMAGES
+                                        dl.TEST.SAMPLER, dl.SKIP_BAD_IMAGES)
         self.num_classes = dataset.num_classes
         self.lab2cname = dataset.lab2cname
         self.classnames = dataset.classnames

@@ -7,6 +7,8 @@ from typing import Iterator, Sequence
 import torch
 from torch.utils.data import Sampler
 
+from vlprompt.errors import ConfigError
+
 
 class EpisodicBatchSampler(Sampler[list[int]]):
     """N-way episodes for meta-training: each batch holds ``tasks`` tasks; a task picks ``n_way`` classes
@@ -26,13 +28,17 @@ class EpisodicBatchSampler(Sampler[list[int]]):
         smallest = min((len(v) for v in self.by_label.values()), default=0)
         self.per_class = smallest if per_class < 1 else per_class
         if n_way > len(self.by_label):
-            raise ValueError(f"{n_way}-way episodes need at least {n_way} classes; the training set has "
-                             f"{len(self.by_label)}.")
+            raise ConfigError(f"{n_way}-way episodes need at least {n_way} classes; the training set has "
+                              f"{len(self.by_label)}. Lower the method's N_WAY (e.g. TRAINER.METAPROTO.N_WAY).")
         if self.per_class > smallest:
-            raise ValueError(f"{self.per_class} images per class requested, but a class has only {smallest}.")
+            raise ConfigError(f"{self.per_class} images per class requested, but a class has only {smallest}. "
+                              "Lower the method's IMAGES_PER_CLASS (-1 = the smallest class), or raise "
+                              "DATASET.NUM_SHOTS.")
         if not 0 < k_shot < self.per_class:
-            raise ValueError(f"K-shot support {k_shot} must be at least 1 and leave queries among the "
-                             f"{self.per_class} images per class.")
+            raise ConfigError(f"K-shot support {k_shot} must be at least 1 and leave queries among the "
+                              f"{self.per_class} images per class. Set the method's K_SHOT (e.g. "
+                              f"TRAINER.METAPROTO.K_SHOT) between 1 and {self.per_class - 1}, or raise "
+                              "DATASET.NUM_SHOTS.")
         self.n_way, self.k_shot, self.tasks, self.iterations = n_way, k_shot, tasks, iterations
 
     def __len__(self) -> int:

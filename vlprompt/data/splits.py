@@ -15,7 +15,7 @@ from dataclasses import replace
 from typing import Sequence
 
 from .datum import Datum
-from vlprompt.errors import SplitFileError  # noqa: F401 (re-exported)
+from vlprompt.errors import ConfigError, SplitFileError
 
 
 def read_split(path: str, image_dir: str) -> tuple[list[Datum], list[Datum], list[Datum]]:
@@ -50,7 +50,49 @@ def read_split(path: str, image_dir: str) -> tuple[list[Datum], list[Datum], lis
             items.append(Datum(impath=os.path.join(image_dir, impath), label=label, classname=classname))
         return items
 
-    return convert("train"), convert("val"), convert("test")
+    train, val, test = convert("train"), convert("val"), convert("test")
+    check_labels({"train": train, "val": val, "test": test}, f"Split file {path}",
+                 "Fix or remove that entry, or delete the file to rebuild it from the dataset folders, or download "
+                 "it again (see docs/DATASETS.md).", image_dir=image_dir)
+    return train, val, test
+
+
+def check_labels(lists: dict[str, Sequence[Datum]], source: str, fix: str, image_dir: str = "") -> None:
+    """Raise a SplitFileError naming the first entry whose label or class name cannot be right.
+
+    The train labels (the test labels when there is no train list) must be 0..n-1 without gaps, every
+    val/test label must be one of them, and a label must have one class name everywhere. Errors show
+    entries as ``[path relative to image_dir, label, classname]``, as in a split file.
+    """
+    def show(key: str, i: int) -> str:
+        d = lists[key][i]
+        path = os.path.relpath(d.impath, image_dir) if image_dir else d.impath
+        return f"entry {key}[{i}] = {[path, d.label, d.classname]!r}"
+
+    reference = "train" if lists.get("train") else "test"
+    labels = {d.label for d in lists.get(reference, ())}
+    n = len(labels)
+    pairs = {(d.label, d.classname) for items in lists.values() for d in items}
+    if labels == set(range(n)) and len(pairs) == n and {y for y, _ in pairs} == labels:
+        return  # the common case, without the slower search for the first bad entry below
+    for i, d in enumerate(lists.get(reference, ())):
+        if not 0 <= d.label < n:
+            gaps = sorted(set(range(n)) - labels)
+            unused = f"; label(s) {gaps[:5]}{' ...' if len(gaps) > 5 else ''} have no {reference} entry" if gaps else ""
+            raise SplitFileError(f"{source}: {show(reference, i)} has label {d.label}, out of range: the {n} distinct "
+                                 f"labels of the {reference} list must be 0..{n - 1}{unused}. {fix}")
+    names: dict[int, tuple[str, str]] = {}
+    for key in ("train", "val", "test"):
+        for i, d in enumerate(lists.get(key, ())):
+            if d.label not in labels:
+                raise SplitFileError(f"{source}: {show(key, i)} has label {d.label}, which no {reference} entry has "
+                                     f"({reference} labels are 0..{n - 1}); every val/test label must be a "
+                                     f"{reference} label. {fix}")
+            first = names.setdefault(d.label, (d.classname, f"{key}[{i}]"))
+            if first[0] != d.classname:
+                raise SplitFileError(f"{source}: {show(key, i)} gives label {d.label} the class name '{d.classname}', "
+                                     f"but entry {first[1]} names it '{first[0]}'; a label must have one class "
+                                     f"name. {fix}")
 
 
 def save_split(train: Sequence[Datum], val: Sequence[Datum], test: Sequence[Datum], path: str, image_dir: str) -> None:
@@ -87,7 +129,8 @@ def generate_fewshot(items: Sequence[Datum], num_shots: int, rng: random.Random)
 def subsample_classes(*splits: Sequence[Datum], subsample: str = "all") -> list[list[Datum]]:
     """Keep the base (first ceil(n/2) labels of the first split) or new classes, relabelled 0.. in order."""
     if subsample not in ("all", "base", "new"):
-        raise ValueError(f"DATASET.SUBSAMPLE_CLASSES must be all, base or new; got '{subsample}'.")
+        raise ConfigError(f"DATASET.SUBSAMPLE_CLASSES must be all, base or new; got '{subsample}'. "
+                          "Set DATASET.SUBSAMPLE_CLASSES base (or new, or all).")
     if subsample == "all":
         return [list(s) for s in splits]
     labels = sorted({d.label for d in splits[0]})

@@ -8,6 +8,8 @@ from torchvision import transforms as T
 from torchvision.transforms import InterpolationMode
 from yacs.config import CfgNode
 
+from vlprompt.errors import ConfigError
+
 INTERPOLATION_MODES = {
     "bilinear": InterpolationMode.BILINEAR,
     "bicubic": InterpolationMode.BICUBIC,
@@ -35,10 +37,10 @@ def build_transform(cfg: CfgNode, is_train: bool = True) -> Callable | None:
     choices = list(cfg.INPUT.TRANSFORMS)
     unknown = [c for c in choices if c not in AVAILABLE]
     if unknown:
-        raise ValueError(f"INPUT.TRANSFORMS: unknown transform(s) {unknown}; available: {list(AVAILABLE)}")
+        raise ConfigError(f"INPUT.TRANSFORMS: unknown transform(s) {unknown}; use names from {list(AVAILABLE)}.")
     if cfg.INPUT.INTERPOLATION not in INTERPOLATION_MODES:
-        raise ValueError(f"INPUT.INTERPOLATION must be one of {list(INTERPOLATION_MODES)}, "
-                         f"got '{cfg.INPUT.INTERPOLATION}'")
+        raise ConfigError(f"INPUT.INTERPOLATION must be one of {list(INTERPOLATION_MODES)}, "
+                          f"got '{cfg.INPUT.INTERPOLATION}'. Set e.g. INPUT.INTERPOLATION bicubic.")
     interp = INTERPOLATION_MODES[cfg.INPUT.INTERPOLATION]
     size = tuple(cfg.INPUT.SIZE)
     normalize = T.Normalize(mean=cfg.INPUT.PIXEL_MEAN, std=cfg.INPUT.PIXEL_STD)

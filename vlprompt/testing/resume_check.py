@@ -70,13 +70,18 @@ def run_killed(argv: Sequence[str], failpoint: str) -> None:
 
 
 def learned(out: Path, epoch: int = 2) -> dict[str, torch.Tensor]:
-    """Every tensor of the epoch's checkpoints in ``out`` (weights and optimizer state), keyed by file/name."""
+    """Every tensor of the epoch's checkpoints (and best-val models) in ``out``, weights and optimizer state."""
     tensors = {}
     for folder in sorted(p for p in out.iterdir() if (p / f"model.pth.tar-{epoch}").is_file()):
-        ckpt = torch.load(folder / f"model.pth.tar-{epoch}", weights_only=True)
-        tensors.update({f"{folder.name}/{k}": v for k, v in ckpt["state_dict"].items() if isinstance(v, torch.Tensor)})
-        for i, s in ckpt["optimizer"]["state"].items():
-            tensors.update({f"{folder.name}/optim{i}/{k}": v for k, v in s.items() if isinstance(v, torch.Tensor)})
+        for fname in (f"model.pth.tar-{epoch}", "model-best.pth.tar"):  # the best-val model too, if any
+            if not (folder / fname).is_file():
+                continue
+            ckpt = torch.load(folder / fname, weights_only=True)
+            tensors.update({f"{folder.name}/{fname}/{k}": v for k, v in ckpt["state_dict"].items()
+                            if isinstance(v, torch.Tensor)})
+            for i, s in ckpt["optimizer"]["state"].items():
+                tensors.update({f"{folder.name}/{fname}/optim{i}/{k}": v for k, v in s.items()
+                                if isinstance(v, torch.Tensor)})
     if not tensors:
         raise AssertionError(f"no epoch-{epoch} checkpoint in {out}")
     return tensors
@@ -118,13 +123,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         refs: dict[tuple, Path] = {}
         for point in args.points:
             failpoint, extra = KILL_POINTS[point]
-            module = "MultiModalPromptLearner" if trainer == "MaPLe" else "prompt_learner"
-            failpoint = failpoint.format(module=module)
             if extra not in refs:
                 refs[extra] = work / f"{trainer}_ref_{len(refs)}"
                 if not (refs[extra] / "results.json").is_file() and run_train(
                         train_args(trainer, root, clip, refs[extra], *extra)).returncode:
                     raise AssertionError(f"reference run of {trainer} failed")
+            manifest = torch.load(refs[extra] / "run_state" / "state.pth.tar-2", weights_only=True)
+            module = next(iter(manifest["files"]))  # the module saved first
+            failpoint = failpoint.format(module=module)
             out = work / f"{trainer}_{failpoint.replace(':', '_')}_{len(rows)}"
             argv_ = train_args(trainer, root, clip, out, *extra)
             started = time.time()
