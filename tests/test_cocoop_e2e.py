@@ -29,13 +29,13 @@ def test_cocoop_base_to_new_through_scripts(dtd_root, tiny_clip, tmp_path):
     assert list(g.base) == [1] and list(g.new) == [1]
 
 
-@pytest.mark.parametrize("prec", ["amp", "bf16"])
+@pytest.mark.parametrize("prec", ["amp", "bf16"])  # on the small ViT: bf16 is emulated on CPUs without AVX-512 BF16
 def test_cocoop_precision_modes(dtd_root, tiny_clip, tmp_path, prec):
     out = tmp_path / "run"
     cli.main(["--root", dtd_root, "--seed", "1", "--trainer", "CoCoOp",
               "--dataset-config-file", str(REPO / "configs/datasets/dtd.yaml"),
               "--config-file", str(REPO / "configs/trainers/CoCoOp/vit_b16_c4_ep10_batch1.yaml"),
-              "--output-dir", str(out), *overrides(tiny_clip["vit"]), "TRAINER.COCOOP.PREC", prec,
+              "--output-dir", str(out), *overrides(tiny_clip["vit_s"]), "TRAINER.COCOOP.PREC", prec,
               "DATASET.NUM_SHOTS", "1"])
     ckpt = torch.load(out / "prompt_learner/model.pth.tar-1", weights_only=True)
     assert all(torch.isfinite(v).all() and v.dtype == torch.float32 for v in ckpt["state_dict"].values())
