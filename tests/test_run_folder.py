@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import fcntl
 import json
-import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -201,7 +201,7 @@ def test_disk_full_keeps_the_previous_checkpoint(namespaces, dtd_root, tiny_clip
                   f"{cmd} > $MNT/out.txt 2>&1 && exit 9 || echo rc=$?",
                   "cat $MNT/out.txt | grep -v '^epoch' | tail -3",
                   "ls $MNT/run/prompt_learner $MNT/run/run_state",
-                  f"python -c \"import torch; print(torch.load('$MNT/run/prompt_learner/model.pth.tar-1')['epoch'])\"")
+                  f"{sys.executable} -c \"import torch; print(torch.load('$MNT/run/prompt_learner/model.pth.tar-1')['epoch'])\"")
     assert "rc=2" in p.stdout, p.stdout + p.stderr
     assert re.search(r"^Error: no space left on .*run.* re-run the same command to resume", p.stdout, re.M), p.stdout
     assert "Traceback" not in p.stdout and "model.pth.tar-1" in p.stdout and p.stdout.strip().endswith("1")

@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from vlprompt.errors import CheckpointError
-from vlprompt.utils.files import atomic_write, sha256_bytes, sha256_file, torch_bytes
+from vlprompt.utils.files import atomic_write, sha256_file, torch_bytes
 
 from .checkpoint import epoch_files, latest_checkpoint, load_checkpoint, save_checkpoint, write_pointer
 from .failpoints import failpoint
