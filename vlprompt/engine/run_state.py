@@ -130,9 +130,8 @@ class RunCheckpointer:
         states = self._state_files(directory)
         rejected = []
         for epoch in sorted(states, reverse=True):
-            problem = self._check_manifest(directory, states[epoch])
+            manifest, problem = self._check_manifest(directory, states[epoch])
             if problem is None:
-                manifest = load_checkpoint(states[epoch], check_finite=False)
                 if rejected:
                     logger.warning(f"Skipped incomplete saves in {directory}: {'; '.join(rejected)}")
                 return ResumePoint(epoch, {n: os.path.join(directory, f["path"]) for n, f in
@@ -143,21 +142,22 @@ class RunCheckpointer:
                                   "the files, or start over with --overwrite (deletes this run's checkpoints).")
         return self._find_dassl(directory)
 
-    def _check_manifest(self, directory: str, path: str) -> Optional[str]:
+    def _check_manifest(self, directory: str, path: str) -> tuple[dict[str, Any], Optional[str]]:
+        """The manifest at ``path`` and what makes it unusable (None if every file it names is intact)."""
         try:
             manifest = load_checkpoint(path, check_finite=False)
         except CheckpointError as e:
-            return str(e)
+            return {}, str(e)
         names = set(self.modules())
         if set(manifest.get("files", {})) != names:
-            return f"{path} names modules {sorted(manifest.get('files', {}))}, this trainer has {sorted(names)}"
-        for name, f in manifest["files"].items():
+            return manifest, f"{path} names modules {sorted(manifest.get('files', {}))}, this trainer has {sorted(names)}"
+        for f in manifest["files"].values():
             full = os.path.join(directory, f["path"])
             if not os.path.isfile(full):
-                return f"{full} (named by {path}) is missing"
+                return manifest, f"{full} (named by {path}) is missing"
             if sha256_file(full) != f["sha256"]:
-                return f"{full} differs from what {path} recorded (modified or partly written)"
-        return None
+                return manifest, f"{full} differs from what {path} recorded (modified or partly written)"
+        return manifest, None
 
     def _find_dassl(self, directory: str) -> Optional[ResumePoint]:
         names = list(self.modules())

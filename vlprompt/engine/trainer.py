@@ -300,12 +300,12 @@ class Trainer:
                            "epochs are not those of an uninterrupted run.")
 
     def _load_point(self, point: ResumePoint) -> None:
-        modules = self.checkpoint_modules()
-        for name, module in modules.items():
+        first = None  # the optimizer/scheduler of every module file are the same: take the first one's
+        for name, module in self.checkpoint_modules().items():
             ckpt = load_checkpoint(point.files[name])
             load_state_dict_checked(module, ckpt["state_dict"], point.files[name], self.ignored_checkpoint_keys)
             logger.info(f'Loaded "{point.files[name]}" (previous epoch: {ckpt["epoch"]})')
-        first = load_checkpoint(point.files[next(iter(modules))])
+            first = first or ckpt
         if first.get("optimizer"):
             self.optim.load_state_dict(first["optimizer"])
         # the schedule is a function of the epoch (published files pickle other scheduler classes): set it
