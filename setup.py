@@ -18,6 +18,8 @@ setup(
         "tqdm",
         "tensorboard",  # training scalars (TRAIN.TENSORBOARD)
         "tabulate",  # printed tables
+        "matplotlib",  # sweep plots
+        "submitit",  # SLURM executor of vlprompt.sweep
         "numpy",
         "Pillow",
         "scipy",  # .mat annotations of Flowers-102 and Stanford Cars (rebuilding their split files)

@@ -1,6 +1,7 @@
 #!/bin/bash
 # Shared by the method scripts (source it): the repo root as working folder, DATA, run-or-skip, and the
 # published job families (base-to-new, cross-dataset) so each method's script only names its trainer and config.
+# NGPU=N runs every job on N GPUs (N processes through torchrun).
 set -e
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 DATA=${DATA:-/path/to/datasets}
@@ -8,13 +9,22 @@ DATA=${DATA:-/path/to/datasets}
 # finished DIR: the run in DIR has written its final result (results.json is written by the final evaluation only)
 finished() { [ -f "$1/results.json" ]; }
 
+# train_py ARGS...: train.py in one process, or NGPU processes (torchrun, one per GPU; gloo on CPU)
+train_py() {
+    if [ "${NGPU:-1}" -gt 1 ]; then
+        python -m torch.distributed.run --standalone --nproc_per_node "${NGPU}" train.py "$@"
+    else
+        python train.py "$@"
+    fi
+}
+
 # run_or_skip DIR TRAIN_PY_ARGS...: skip a finished run as the published scripts do; an unfinished one resumes
 run_or_skip() {
     local dir=$1; shift
     if finished "$dir"; then
         echo "Oops! The results exist at ${dir} (so skip this job)"
     else
-        python train.py --root "${DATA}" --output-dir "${dir}" "$@"
+        train_py --root "${DATA}" --output-dir "${dir}" "$@"
     fi
 }
 

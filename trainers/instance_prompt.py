@@ -222,7 +222,9 @@ class InstancePrompt(Trainer):
         labels, own = batch["label"], batch["index"]  # the loader's index is the image's instance id
         all_ids = torch.arange(pl.instance_ctx.shape[0], device=labels.device)
         text = model.encode(all_ids, pl.instance_labels)  # every instance prompt, once per step
-        picks = sample_picks(labels, own, self._members(), c.PICKS_PER_CLASS)  # [B, n_cls, k]
+        # drawn for the whole global batch (as one process would), this process's rows kept
+        (every_label, every_own), rows = self.global_batch(labels, own)
+        picks = sample_picks(every_label, every_own, self._members(), c.PICKS_PER_CLASS)[rows]  # [B, n_cls, k]
         img = model.image_features(batch["img"])
         # index_select, not text[picks]: its backward accumulates the repeated picks in a fixed order, so runs
         # are bitwise reproducible (advanced indexing accumulates with threads on CPU)

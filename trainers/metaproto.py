@@ -24,11 +24,10 @@ from typing import Any, Iterable
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.utils.data import DataLoader
 from yacs.config import CfgNode as CN
 
 from vlprompt.clip.prompts import ContextPromptCLIP
-from vlprompt.data.manager import DatasetWrapper, loader_options
+from vlprompt.data.manager import DatasetWrapper, train_loader
 from vlprompt.data.samplers import EpisodicBatchSampler
 from vlprompt.engine import Trainer
 from vlprompt.errors import ConfigError
@@ -111,17 +110,18 @@ class MetaProto(Trainer):
         c = self.method_cfg
         if not hasattr(self, "_episodes"):
             items = self.dm.dataset.train_x
-            sampler = EpisodicBatchSampler([d.label for d in items], c.N_WAY, c.K_SHOT, c.META_BATCH,
-                                           c.ITERS_PER_EPOCH, c.IMAGES_PER_CLASS)
-            self._episodes = DataLoader(DatasetWrapper(items, self.dm.tfm_train), batch_sampler=sampler,
-                                        **loader_options(True, self.cfg.DATALOADER.NUM_WORKERS))
+            self._sampler = EpisodicBatchSampler([d.label for d in items], c.N_WAY, c.K_SHOT, c.META_BATCH,
+                                                 c.ITERS_PER_EPOCH, c.IMAGES_PER_CLASS)
+            dl = self.cfg.DATALOADER  # with several processes, each takes whole tasks of the meta-batch
+            self._episodes = train_loader(DatasetWrapper(items, self.dm.tfm_train), self._sampler, dl.NUM_WORKERS,
+                                          dl.PER_IMAGE_SEEDS, unit=c.N_WAY * self._sampler.per_class)
         return self._episodes
 
     def compute_loss(self, batch: dict[str, Any]) -> dict[str, Tensor]:
         self.model.clear_text_cache()
         c = self.method_cfg
-        sampler: EpisodicBatchSampler = self._episodes.batch_sampler
-        t, n, m, k = c.META_BATCH, c.N_WAY, sampler.per_class, c.K_SHOT
+        n, m, k = c.N_WAY, self._sampler.per_class, c.K_SHOT
+        t = batch["label"].numel() // (n * m)  # tasks of this process's slice of the meta-batch
         model = self.model
         feats = F.normalize(model.image_features(batch["img"]).float(), dim=-1).view(t, n, m, -1)
         classes = batch["label"].view(t, n, m)[:, :, 0]  # [t, n] class of each slot

@@ -13,10 +13,12 @@ from vlprompt import plugins
 from vlprompt.config import setup_cfg
 from vlprompt.engine.run_folder import open_run_folder, release_lock, run_identity
 from vlprompt.registry import TRAINER_REGISTRY
+from vlprompt.utils import distributed
 from vlprompt.utils.logging import setup_logger
 from vlprompt.utils.seed import set_random_seed
 
 logger = logging.getLogger("vlprompt")
+_opened = [False]  # this process got past claiming the output folder (its errors are then its own)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,20 +47,61 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    setup_logger()  # to stdout only until the output folder is known to be ours
+    # with torchrun, every process parses and checks the same command; process 0 claims the output folder
+    # and is the only one that logs to it (the others print warnings and errors only)
+    setup_logger(level=logging.INFO if distributed.launched_rank() == 0 else logging.WARNING)
     args = build_parser().parse_args(argv)
     plugins.load(args.plugins)
     cfg = setup_cfg(args)
+    if distributed.launched_world_size() > 1:
+        cfg = _distributed_cfg(cfg)
+    created_group = distributed.init_from_env(cfg.USE_CUDA)
     identity = run_identity(cfg, args.eval_only, args.model_dir, args.load_epoch)
-    open_run_folder(cfg, identity, overwrite=args.overwrite)
+    _open_run_folder_on_main(cfg, identity, args.overwrite)
     try:
         return _run(args, cfg)
     finally:
-        release_lock(cfg.OUTPUT_DIR)
+        if distributed.is_main():
+            release_lock(cfg.OUTPUT_DIR)
+        if created_group:
+            distributed.shutdown()
+
+
+def _distributed_cfg(cfg: CfgNode) -> CfgNode:
+    """Several processes always draw augmentations per image (so that the run is the single-process run
+    with DATALOADER.PER_IMAGE_SEEDS True, whatever the number of processes and workers)."""
+    if not cfg.DATALOADER.PER_IMAGE_SEEDS:
+        cfg.defrost()
+        cfg.DATALOADER.PER_IMAGE_SEEDS = True
+        cfg.freeze()
+    return cfg
+
+
+def _open_run_folder_on_main(cfg: CfgNode, identity: dict, overwrite: bool) -> None:
+    """Process 0 claims the output folder; the others wait for it and stop with its error, if any."""
+    from vlprompt.errors import RunFolderError, VLPromptError
+
+    error: Optional[Exception] = None
+    if distributed.is_main():
+        try:
+            open_run_folder(cfg, identity, overwrite=overwrite)
+        except VLPromptError as e:
+            error = e
+    message = distributed.broadcast_object(None if error is None else str(error))
+    if error is not None:
+        raise error
+    if message is not None:
+        raise RunFolderError(message)
+    _opened[0] = True
 
 
 def _run(args: argparse.Namespace, cfg: CfgNode) -> int:
-    setup_logger(cfg.OUTPUT_DIR)
+    if distributed.is_main():
+        setup_logger(cfg.OUTPUT_DIR)
+    if distributed.world_size() > 1:
+        logger.info(f"Distributed: {distributed.world_size()} processes ({distributed.backend()}); each takes a "
+                    f"slice of the global batch of {cfg.DATALOADER.TRAIN_X.BATCH_SIZE} and of every evaluation; "
+                    "DATALOADER.PER_IMAGE_SEEDS True (a single-process run with that key is the same run)")
     if cfg.SEED >= 0:
         logger.info(f"Setting fixed seed: {cfg.SEED}")
         set_random_seed(cfg.SEED)
@@ -89,5 +132,8 @@ def run(argv: Optional[Sequence[str]] = None) -> None:
     try:
         sys.exit(main(argv))
     except VLPromptError as e:
-        logging.getLogger("vlprompt").error(f"Error: {user_message(e)}")
+        # until the output folder is open, every process meets the same errors: process 0 prints them
+        if distributed.launched_rank() == 0 or _opened[0]:
+            where = f"[rank {distributed.launched_rank()}] " if distributed.launched_rank() > 0 else ""
+            logging.getLogger("vlprompt").error(f"{where}Error: {user_message(e)}")
         sys.exit(2)

@@ -16,7 +16,7 @@ import re
 import statistics
 import sys
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Iterable, Iterator, Optional
 
 ACC_RE = re.compile(r"^\* accuracy: ([0-9.]+)%", re.M)
 SEED_RE = re.compile(r"^seed(\d+)$")
@@ -41,12 +41,18 @@ class Group:
     acc: dict[int, float] = field(default_factory=dict)
 
 
-def collect(root: str) -> dict[tuple[str, str], Group]:
-    """``{(dataset or run group, method path): Group}`` for every finished run under ``root``."""
+def _run_folders(root: str, only: Optional[Iterable[str]]) -> Iterator[str]:
+    if only is None:
+        yield from (dirpath for dirpath, _, files in os.walk(root) if "log.txt" in files)
+    else:
+        yield from (d for d in only if os.path.isfile(os.path.join(d, "log.txt")))
+
+
+def collect(root: str, only: Optional[Iterable[str]] = None) -> dict[tuple[str, str], Group]:
+    """``{(dataset or run group, method path): Group}`` for every finished run under ``root``, or only for the
+    run folders ``only`` (folders under ``root``, e.g. the runs of one sweep)."""
     groups: dict[tuple[str, str], Group] = {}
-    for dirpath, _, files in os.walk(root):
-        if "log.txt" not in files:
-            continue
+    for dirpath in _run_folders(root, only):
         acc = read_accuracy(os.path.join(dirpath, "log.txt"))
         if acc is None:
             continue

@@ -64,6 +64,10 @@ _C.DATALOADER = CN()
 _C.DATALOADER.NUM_WORKERS = 4
 # Log and skip images that cannot be read (missing, corrupt, truncated) instead of stopping with an error
 _C.DATALOADER.SKIP_BAD_IMAGES = False
+# Draw each training image's augmentation from its own seed (epoch seed + position), so that results do not
+# depend on NUM_WORKERS or the number of processes; always on with several processes (torchrun). False: the
+# published behaviour (each DataLoader worker's random stream)
+_C.DATALOADER.PER_IMAGE_SEEDS = False
 _C.DATALOADER.K_TRANSFORMS = 1
 _C.DATALOADER.RETURN_IMG0 = False
 _C.DATALOADER.TRAIN_X = CN()

@@ -6,14 +6,17 @@ from typing import Callable, Sequence
 
 import torch
 from PIL import Image
-from torch.utils.data import DataLoader, Dataset, RandomSampler, SequentialSampler, default_collate
+from torch.utils.data import (BatchSampler, DataLoader, Dataset, RandomSampler, Sampler, SequentialSampler,
+                              default_collate)
 from yacs.config import CfgNode
 
 from vlprompt.errors import BadImageError, ConfigError
 from vlprompt.registry import DATASET_REGISTRY
+from vlprompt.utils.distributed import rank, shard_bounds, world_size
 
 from .dataset_base import DatasetBase
 from .datum import Datum
+from .sharding import ShardedBatchSampler
 from .transforms import build_transform
 
 logger = logging.getLogger(__name__)
@@ -25,6 +28,8 @@ class DatasetWrapper(Dataset):
     An image that cannot be read or decoded (missing, corrupt, truncated) raises a BadImageError naming
     the file. With ``skip_bad_images`` (``DATALOADER.SKIP_BAD_IMAGES``) it is logged in one warning line
     and ``None`` is returned instead; :func:`collate_skipping_bad` drops such items from the batch.
+    A key is a dataset index, or ``(index, seed)``: the transform then draws from that seed alone
+    (per-image seeds, :mod:`vlprompt.data.sharding`), leaving the process's generator as it was.
     """
 
     def __init__(self, items: Sequence[Datum], transform: Callable | None, skip_bad_images: bool = False) -> None:
@@ -35,7 +40,8 @@ class DatasetWrapper(Dataset):
     def __len__(self) -> int:
         return len(self.items)
 
-    def __getitem__(self, index: int) -> dict | None:
+    def __getitem__(self, key: int | tuple[int, int]) -> dict | None:
+        index, seed = key if isinstance(key, tuple) else (key, None)
         item = self.items[index]
         try:
             with Image.open(item.impath) as f:  # PIL opens lazily: a corrupt or truncated file fails in convert
@@ -55,7 +61,11 @@ class DatasetWrapper(Dataset):
                 f"Cannot read {where}: {reason}. Replace or restore the file, or set "
                 "DATALOADER.SKIP_BAD_IMAGES True to log and skip unreadable images."
             ) from e
-        if self.transform is not None:
+        if self.transform is not None and seed is not None:
+            with torch.random.fork_rng(devices=[]):  # the transforms draw from torch's CPU generator only
+                torch.manual_seed(seed)
+                img = self.transform(img)
+        elif self.transform is not None:
             img = self.transform(img)
         return {"img": img, "label": item.label, "index": index, "impath": item.impath}
 
@@ -68,7 +78,10 @@ def collate_skipping_bad(batch: Sequence[dict | None]) -> dict | None:
 
 
 def build_loader(items: Sequence[Datum], transform: Callable | None, batch_size: int, is_train: bool,
-                 num_workers: int, sampler: str = "RandomSampler", skip_bad_images: bool = False) -> DataLoader:
+                 num_workers: int, sampler: str = "RandomSampler", skip_bad_images: bool = False,
+                 per_image_seeds: bool = False) -> DataLoader:
+    """A training loader (this process's slice of every global batch of ``batch_size``) or an evaluation
+    loader (this process's contiguous slice of the items, in order)."""
     dataset = DatasetWrapper(items, transform, skip_bad_images)
     if sampler == "RandomSampler":
         sampler_obj = RandomSampler(dataset)
@@ -76,9 +89,22 @@ def build_loader(items: Sequence[Datum], transform: Callable | None, batch_size:
         sampler_obj = SequentialSampler(dataset)
     else:
         raise ConfigError(f"DATALOADER sampler '{sampler}' is unknown; use RandomSampler or SequentialSampler.")
-    return DataLoader(dataset, batch_size=batch_size, sampler=sampler_obj,
-                      drop_last=is_train and len(dataset) >= batch_size,  # as Dassl
-                      **loader_options(is_train, num_workers))
+    if is_train:
+        batches = BatchSampler(sampler_obj, batch_size, drop_last=len(dataset) >= batch_size)  # as Dassl
+        return train_loader(dataset, batches, num_workers, per_image_seeds)
+    if world_size() > 1:  # the order of an evaluation does not matter: each process takes a contiguous slice
+        sampler_obj = range(*shard_bounds(len(dataset)))
+    return DataLoader(dataset, batch_size=batch_size, sampler=sampler_obj, **loader_options(False, num_workers))
+
+
+def train_loader(dataset: Dataset, batches: Sampler, num_workers: int, per_image_seeds: bool = False,
+                 unit: int = 1) -> DataLoader:
+    """The training loader of ``batches`` (a sampler of global batches of dataset indices): with several
+    processes, or per-image seeds, each process loads its slice of each batch (``unit``: indices that stay
+    together, e.g. an episodic task); otherwise exactly the batches, as a single process always did."""
+    if world_size() > 1 or per_image_seeds:
+        batches = ShardedBatchSampler(batches, unit, world_size(), rank(), per_image_seeds)
+    return DataLoader(dataset, batch_sampler=batches, **loader_options(True, num_workers))
 
 
 def loader_options(is_train: bool, num_workers: int) -> dict:
@@ -110,7 +136,7 @@ class DataManager:
         workers = dl.NUM_WORKERS
         self.train_loader_x = (
             build_loader(dataset.train_x, self.tfm_train, dl.TRAIN_X.BATCH_SIZE, True, workers, dl.TRAIN_X.SAMPLER,
-                         dl.SKIP_BAD_IMAGES)
+                         dl.SKIP_BAD_IMAGES, dl.PER_IMAGE_SEEDS)
             if dataset.train_x else None
         )
         self.val_loader = (

@@ -1,6 +1,8 @@
 """Classification metrics (accuracy, error, macro-F1, per-class accuracy) as a dict; prints nothing."""
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 
 
@@ -18,6 +20,13 @@ class Classification:
     def process(self, logits: torch.Tensor, labels: torch.Tensor) -> None:
         self._pred.append(logits.argmax(dim=1).cpu())
         self._true.append(labels.cpu())
+
+    def gather(self, gather_rows: Callable[[torch.Tensor], torch.Tensor]) -> None:
+        """Replace this process's predictions by every process's (``gather_rows`` concatenates a tensor over
+        processes), so that ``evaluate`` covers the whole split."""
+        for name in ("_pred", "_true"):
+            local = torch.cat(getattr(self, name)) if getattr(self, name) else torch.zeros(0, dtype=torch.long)
+            setattr(self, name, [gather_rows(local)])
 
     def evaluate(self) -> dict[str, float | int | dict]:
         pred = torch.cat(self._pred) if self._pred else torch.zeros(0, dtype=torch.long)

@@ -152,7 +152,8 @@ class BestValHook(HookBase):
         result = t.test(split="val", final=False)
         if result > t.best_result:
             t.best_result = result
-            t.checkpointer.save_best(t.epoch + 1, t.checkpoint_common(val_result=result))
+            if t.is_main and t.output_dir:
+                t.checkpointer.save_best(t.epoch + 1, t.checkpoint_common(val_result=result))
 
 
 class CheckpointHook(HookBase):

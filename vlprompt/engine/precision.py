@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from typing import Callable, Optional
 
 import torch
 
@@ -43,12 +44,17 @@ class Precision:
         dtype = torch.float16 if self.device.type == "cuda" else torch.bfloat16
         return torch.autocast(device_type=self.device.type, dtype=dtype)
 
-    def backward_and_step(self, loss: torch.Tensor, optimizer: torch.optim.Optimizer) -> None:
+    def backward_and_step(self, loss: Optional[torch.Tensor], optimizer: torch.optim.Optimizer,
+                          before_step: Optional[Callable[[], None]] = None) -> None:
+        """(Scaled) backward of ``loss`` (None: nothing to back-propagate, e.g. no images in this process's
+        slice), ``before_step()`` (e.g. summing gradients across processes), then the optimizer step."""
         optimizer.zero_grad(set_to_none=True)
+        if loss is not None:
+            (self.scaler.scale(loss) if self.scaler is not None else loss).backward()
+        if before_step is not None:
+            before_step()
         if self.scaler is not None:
-            self.scaler.scale(loss).backward()
             self.scaler.step(optimizer)
             self.scaler.update()
         else:
-            loss.backward()
             optimizer.step()

@@ -63,7 +63,8 @@ def run_identity(cfg: CfgNode, eval_only: bool = False, model_dir: str = "",
              "backbone": cfg.MODEL.BACKBONE.NAME, "config_hash": config_hash(cfg)}
     if eval_only:
         ident.update(model_dir=os.path.abspath(model_dir) if model_dir else "", load_epoch=load_epoch)
-    ident.update(version=__version__, config=result_config(cfg))
+    # how many processes ran it (torchrun); informative, not compared: any number continues the same run
+    ident.update(version=__version__, processes=int(os.environ.get("WORLD_SIZE", "1")), config=result_config(cfg))
     return ident
 
 

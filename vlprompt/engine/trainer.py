@@ -24,6 +24,7 @@ from yacs.config import CfgNode
 from vlprompt.clip.load import load_clip
 from vlprompt.data.manager import DataManager
 from vlprompt.errors import CheckpointError, ConfigError, TrainingDivergedError
+from vlprompt.utils import distributed as dist
 from vlprompt.utils.files import atomic_write
 
 from .checkpoint import load_checkpoint, load_state_dict_checked
@@ -64,6 +65,8 @@ class Trainer:
         use_cuda = torch.cuda.is_available() and cfg.USE_CUDA
         self.device = torch.device("cuda" if use_cuda else "cpu")
         self.output_dir = cfg.OUTPUT_DIR
+        #: rank 0 (or the only process) logs, writes TensorBoard, checkpoints and results
+        self.is_main = dist.is_main()
         self.start_epoch = self.epoch = 0
         self.max_epoch = cfg.OPTIM.MAX_EPOCH
         self.best_result = -float("inf")
@@ -71,10 +74,9 @@ class Trainer:
         self.build_data_loader()
         self.model = self.build_model()
         self.model.to(self.device)
-        learnable = [p for p in self.model.parameters() if p.requires_grad]
-        n_learn = sum(p.numel() for p in learnable)
-        logger.info(f"# learnable params: {n_learn:,}")
-        self.optim = build_optimizer(learnable, cfg.OPTIM) if learnable else None
+        self.learnable = [p for p in self.model.parameters() if p.requires_grad]
+        logger.info(f"# learnable params: {sum(p.numel() for p in self.learnable):,}")
+        self.optim = build_optimizer(self.learnable, cfg.OPTIM) if self.learnable else None
         self.sched = build_lr_scheduler(self.optim, cfg.OPTIM) if self.optim is not None else None
         self.evaluator = Classification(self.num_classes)
         self.checkpointer = RunCheckpointer(self.output_dir, self.checkpoint_modules)
@@ -118,11 +120,12 @@ class Trainer:
 
     def build_hooks(self) -> list[HookBase]:
         """The hooks of the training loop, in call order (see ``vlprompt.engine.hooks``)."""
+        writes = bool(self.output_dir) and self.is_main
         hooks: list[HookBase] = [LRSchedulerHook(), LogHook()]
-        if self.cfg.TRAIN.TENSORBOARD and self.output_dir:
+        if self.cfg.TRAIN.TENSORBOARD and writes:
             hooks.append(TensorboardHook())
         hooks += [ParamGuardHook(), BestValHook()]
-        if self.output_dir:
+        if writes:
             hooks.append(CheckpointHook())
         for hook in hooks:
             hook.trainer = self
@@ -158,6 +161,18 @@ class Trainer:
     def to_device(self, batch: dict[str, Any]) -> dict[str, Any]:
         return {k: v.to(self.device, non_blocking=True) if isinstance(v, Tensor) else v for k, v in batch.items()}
 
+    def global_batch(self, *tensors: Tensor) -> tuple[list[Tensor], slice]:
+        """``tensors`` (rows of this process's slice of the batch) for the whole global batch, and where this
+        slice's rows are in it. For a method whose random draws are per batch (e.g. picks per image): draw
+        them for the global batch on every process and keep this slice's rows, so that the draws (and the
+        generator's state) are those of a single process. With one process: ``tensors`` and ``slice(None)``."""
+        if dist.world_size() == 1:
+            return list(tensors), slice(None)
+        n = torch.tensor([tensors[0].shape[0]], device=tensors[0].device)
+        counts = dist.gather_rows(n).tolist()
+        start = sum(counts[: dist.rank()])
+        return [dist.gather_rows(t) for t in tensors], slice(start, start + counts[dist.rank()])
+
     # ------------------------------------------------------------------ training
     def set_train_mode(self, train: bool) -> None:
         """Frozen parts stay in eval mode (BatchNorm, dropout); only checkpointed modules train."""
@@ -166,14 +181,46 @@ class Trainer:
             for module in self.checkpoint_modules().values():
                 module.train()
 
-    def forward_backward(self, batch: dict[str, Any]) -> dict[str, float]:
-        """autocast -> compute_loss -> (scaled) backward -> optimizer step; returns floats for the log."""
+    def forward_backward(self, batch: Optional[dict[str, Any]]) -> Optional[dict[str, float]]:
+        """autocast -> compute_loss -> (scaled) backward -> optimizer step; returns floats for the log.
+        With several processes ``batch`` is this process's slice of the global batch (None: no image of it
+        could be read); see :meth:`_forward_backward_sharded`."""
+        if dist.world_size() > 1:
+            return self._forward_backward_sharded(batch)
         batch = self.to_device(batch)
         with self.precision.autocast():
             out = self.compute_loss(batch)
         check_finite_loss(out["loss"])
         self.precision.backward_and_step(out["loss"], self.optim)
         return {k: float(v.detach()) for k, v in out.items()}
+
+    def _forward_backward_sharded(self, batch: Optional[dict[str, Any]]) -> Optional[dict[str, float]]:
+        """One step of the global batch: each process's mean loss is weighted by its share of the images
+        (so that the summed gradient is the gradient of the global batch's mean loss, also for uneven
+        slices), one all-reduce gives the global count, divergence and logged means, another sums gradients."""
+        count, out, local = 0, None, {}
+        if batch is not None:
+            batch = self.to_device(batch)
+            count = len(batch["label"])
+            with self.precision.autocast():
+                out = self.compute_loss(batch)
+            local = {k: float(v.detach()) for k, v in out.items()}
+            self._loss_keys = list(local)
+        elif not hasattr(self, "_loss_keys"):
+            raise TrainingDivergedError("no image of this process's first batch could be read; lower the number "
+                                        "of processes or fix the dataset (DATALOADER.SKIP_BAD_IMAGES)")
+        else:
+            local = dict.fromkeys(self._loss_keys, 0.0)
+        failed = out is not None and not bool(torch.isfinite(out["loss"].detach()))
+        means, total, any_failed = dist.step_stats(local, count, failed, self.device)
+        if any_failed:
+            raise TrainingDivergedError(f"loss is {local['loss'] if failed else 'not finite'} (on process "
+                                        f"{dist.rank() if failed else 'another than ' + str(dist.rank())})")
+        if total == 0:  # no process could read an image of this batch
+            return None
+        loss = out["loss"] * (count / total) if out is not None else None
+        self.precision.backward_and_step(loss, self.optim, lambda: dist.sum_gradients(self.learnable))
+        return means
 
     def call_hooks(self, point: str, *args: Any) -> None:
         for hook in self.hooks:
@@ -199,9 +246,12 @@ class Trainer:
         loader = self.build_train_loader()
         self.num_batches = len(loader)
         self.losses = MetricMeter()
-        bar = tqdm(loader, desc=f"epoch {self.epoch + 1}/{self.max_epoch}", leave=False, disable=None)
+        bar = tqdm(loader, desc=f"epoch {self.epoch + 1}/{self.max_epoch}", leave=False,
+                   disable=None if self.is_main else True)
         for self.batch_idx, batch in enumerate(bar):
-            if batch is None:  # every image of the batch was unreadable and skipped (DATALOADER.SKIP_BAD_IMAGES)
+            # None: every image of the batch was unreadable and skipped (DATALOADER.SKIP_BAD_IMAGES); with
+            # several processes every process takes part in the step even without images of its own
+            if batch is None and dist.world_size() == 1:
                 continue
             self.call_hooks("before_step")
             try:
@@ -211,6 +261,8 @@ class Trainer:
                     f"{e} at epoch {self.epoch + 1}, batch {self.batch_idx + 1}/{self.num_batches} (lr "
                     f"{self.current_lr():.4e}); no step was taken with it. The usual causes are too high an "
                     f"OPTIM.LR (now {self.cfg.OPTIM.LR:g}) or PREC fp16 (try fp32 or amp).") from None
+            if out is None:
+                continue
             self.losses.update({k: v for k, v in out.items() if self.log_keys is None or k in self.log_keys})
             self.call_hooks("after_step")
             failpoint(f"step:{self.epoch + 1}:{self.batch_idx + 1}")
@@ -220,6 +272,7 @@ class Trainer:
         if not self.cfg.TEST.NO_TEST:
             if self.cfg.TEST.FINAL_MODEL == "best_val":
                 logger.info("Deploy the model with the best val performance")
+                dist.barrier()  # rank 0 has written model-best
                 self.load_model(self.output_dir)
             else:
                 logger.info("Deploy the last-epoch model")
@@ -243,12 +296,14 @@ class Trainer:
         self.evaluator.reset()
         with self.precision.autocast():
             self.prepare_eval()
-            for batch in tqdm(loader, desc=f"eval {split}", leave=False, disable=None):
+            for batch in tqdm(loader, desc=f"eval {split}", leave=False, disable=None if self.is_main else True):
                 if batch is None:
                     continue
                 images = batch["img"].to(self.device, non_blocking=True)
                 self.evaluator.process(self.model_inference(images).float(), batch["label"].to(self.device))
                 failpoint(f"eval:{split}")
+        if dist.world_size() > 1:  # each process evaluated a slice of the split
+            self.evaluator.gather(lambda t: dist.gather_rows(t.to(self.device)).cpu())
         r = self.evaluator.evaluate()
         lines = ["=> result", f"* total: {r['total']:,}", f"* correct: {r['correct']:,}",
                  f"* accuracy: {r['accuracy']:.1f}%", f"* error: {r['error_rate']:.1f}%",
@@ -264,7 +319,7 @@ class Trainer:
         return float(r["accuracy"])
 
     def _write_results(self, split: str, r: dict, seconds: float) -> None:
-        if not self.output_dir:
+        if not self.output_dir or not self.is_main:
             return
         payload = {k: r[k] for k in ("accuracy", "error_rate", "macro_f1", "total", "correct")}
         payload.update(split=split, dataset=self.cfg.DATASET.NAME, trainer=self.cfg.TRAINER.NAME,

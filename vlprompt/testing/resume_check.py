@@ -95,6 +95,15 @@ def max_diff(ref: Path, other: Path) -> float:
     return max((a[k].double() - b[k].double()).abs().max().item() for k in a)
 
 
+def relative_diff(ref: Path, other: Path) -> float:
+    """Max over tensors of (max abs difference / max abs value of the reference tensor)."""
+    a, b = learned(ref), learned(other)
+    if a.keys() != b.keys():
+        return float("inf")
+    return max(((a[k].double() - b[k].double()).abs().max() / a[k].double().abs().max().clamp(min=1e-12)).item()
+               for k in a)
+
+
 def same_result(ref: Path, other: Path) -> bool:
     ra, rb = (json.loads((p / "results.json").read_text()) for p in (ref, other))
     return (ra["accuracy"], ra["total"], ra["split"]) == (rb["accuracy"], rb["total"], rb["split"])
