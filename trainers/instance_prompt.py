@@ -7,7 +7,8 @@ Every training image gets a prompt of its own: [global context (shared)] + [inst
 per training image)] + [class name]. Training: for each image and every class, 2 of that class's
 instance prompts are picked at random (the image's own prompt is always one of its class's picks);
 cross-entropy over the cosine similarities to all picked prompts, the target being the image's own
-prompt. All instance prompts are encoded once per step and gathered per image (exact and cheap).
+prompt. All instance prompts are encoded once per step and gathered per image (exact and cheap); with
+several processes each encodes them all and draws the picks of the whole global batch, keeping its rows.
 Inference: for each class keep the 4 prompts most similar to the test image and average their
 L2-normalised text features into the class representative; every prompt's text feature is
 image-independent, so it is encoded once per evaluation and inference is a matrix product + top-k.
