@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -37,9 +38,15 @@ def write_backbone(path: Path, layers: int, image_size: int) -> None:
     torch.save(build_clip(layers, image_size, seed=0).state_dict(), path)
 
 
+def threads(nproc: int, args: argparse.Namespace) -> int:
+    """CPU threads per process: ``--threads``, else the cores shared out."""
+    return args.threads or max(1, (os.cpu_count() or 1) // nproc)
+
+
 def run(method: str, nproc: int, work: Path, root: str, clip: str, args: argparse.Namespace) -> float:
     cfg, node, batch = CASES[method]
     out = work / f"{method}_{nproc}"
+    shutil.rmtree(out, ignore_errors=True)  # a fresh run (an existing folder would be resumed)
     train = [str(REPO / "train.py"), "--root", root, "--seed", "1", "--trainer", method, "--output-dir", str(out),
              "--dataset-config-file", str(REPO / "configs/datasets/dtd.yaml"),
              "--config-file", str(REPO / f"configs/trainers/{method}/{cfg}.yaml"),
@@ -53,7 +60,7 @@ def run(method: str, nproc: int, work: Path, root: str, clip: str, args: argpars
         sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}", *train]
     env = dict(os.environ)
     if args.device == "cpu":
-        env["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // nproc))
+        env["OMP_NUM_THREADS"] = str(threads(nproc, args))
     p = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True)
     if p.returncode:
         raise SystemExit(f"{method} with {nproc} process(es) failed:\n{p.stdout[-2000:]}\n{p.stderr[-2000:]}")
@@ -71,6 +78,9 @@ def main() -> int:
     p.add_argument("--shots", type=int, default=8, help="images per class of the synthetic DTD (47 classes)")
     p.add_argument("--batch", type=int, default=0, help="global batch (default: the config's)")
     p.add_argument("--workers", type=int, default=0, help="DATALOADER.NUM_WORKERS per process")
+    p.add_argument("--threads", type=int, default=0,
+                   help="CPU: threads per process (default: cores / processes; 1 shows the overhead without the "
+                        "cores being shared differently)")
     p.add_argument("--workdir", default="")
     args = p.parse_args()
     from tabulate import tabulate
@@ -89,9 +99,11 @@ def main() -> int:
         for n in args.nproc:
             t = run(method, n, work, root, str(clip), args)
             base = base or t
-            rows.append([method, args.batch or CASES[method][2], n, f"{t * 1000:.1f}", f"{t / base:.2f}"])
+            rows.append([method, args.batch or CASES[method][2], n,
+                         threads(n, args) if args.device == "cpu" else "-", f"{t * 1000:.1f}", f"{t / base:.2f}"])
             print(tabulate([rows[-1]], tablefmt="plain"), flush=True)
-    print(tabulate(rows, headers=["method", "global batch", "processes", "step ms (median)", "vs 1 process"],
+    print(tabulate(rows, headers=["method", "global batch", "processes", "threads each", "step ms (median)",
+                                     "vs 1 process"],
                    tablefmt="github"))
     print(f"device {args.device}; ViT-B/16 widths, {args.layers} layer(s) per tower, {args.image_size} px, random weights")
     return 0

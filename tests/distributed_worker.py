@@ -18,7 +18,13 @@ def collectives_worker(rank: int, world: int, init: str, out: dict) -> None:
         dist.sum_gradients([a, b, c])
         means, total, failed = dist.step_stats({"loss": float(rank), "acc": 50.0}, [3, 0, 2][rank], rank == 2,
                                                torch.device("cpu"))
+        # rows computed split across ranks (5 rows: slices of 2, 2, 1), each rank with a loss of its own
+        w = torch.nn.Parameter(torch.ones(3))
+        x = torch.arange(15.0).view(5, 3)
+        y = dist.split_rows(lambda r: r * w, [x])
+        ((y.sum(1) * torch.arange(5.0)).sum() * (rank + 1)).backward()
+        dist.sum_gradients([w])
         out[rank] = (gathered, a.grad.tolist(), b.grad.tolist(), c.grad, means, total, failed,
-                     dist.broadcast_object({"from": rank}))
+                     dist.broadcast_object({"from": rank}), torch.equal(y, x), w.grad.tolist())
     finally:
         torch.distributed.destroy_process_group()

@@ -19,3 +19,17 @@ def test_coop_trains_on_gpu(prec, dtd_root, tiny_clip, tmp_path):
     trainer.train()
     ctx = trainer.model.prompt_learner.ctx
     assert ctx.dtype == torch.float32 and torch.isfinite(ctx).all() and not torch.equal(ctx.detach(), before)
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(torch.cuda.device_count() < 2, reason="NCCL needs a GPU per process: 2 GPUs")
+def test_two_gpu_processes_train_what_one_trains(tmp_path):
+    """The gloo equivalence check of test_distributed, on GPUs (NCCL, one process per GPU)."""
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    p = subprocess.run([sys.executable, "-m", "vlprompt.testing.ddp_check", "--trainers", "CoOp", "MaPLe",
+                        "--workdir", str(tmp_path)], cwd=REPO, capture_output=True, text=True, timeout=900)
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]

@@ -96,15 +96,18 @@ def test_per_image_seeds_make_batches_independent_of_workers(dtd_root):
 
 
 def test_collectives_are_exact_for_uneven_and_empty_slices(tmp_path):
+    """gather_rows, sum_gradients, step_stats, broadcast_object and split_rows in 3 gloo processes."""
     out = mp.Manager().dict()
     mp.spawn(collectives_worker, args=(3, f"file://{tmp_path / 'store'}", out), nprocs=3)
     for rank in range(3):
-        gathered, a, b, c, means, total, failed, obj = out[rank]
+        gathered, a, b, c, means, total, failed, obj, rows_equal, w_grad = out[rank]
         assert gathered == [0, 1, 2, 20, 21]  # no padding, rank order, rank 1's empty slice
         assert a == [6.0, 6.0] and b == [1.0, 1.0, 1.0] and c is None
         assert total == 5 and failed is True
         assert means == {"loss": pytest.approx((0 * 3 + 2 * 2) / 5), "acc": pytest.approx(50.0 * 5 / 5)}
         assert list(means) == ["loss", "acc"] and obj == {"from": 0}
+        # split_rows: every rank gets all rows; the gradient is the one of the sum of the ranks' losses
+        assert rows_equal and w_grad == (6 * torch.arange(5.0) @ torch.arange(15.0).view(5, 3)).tolist()
 
 
 @pytest.mark.slow

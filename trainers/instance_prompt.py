@@ -8,7 +8,8 @@ per training image)] + [class name]. Training: for each image and every class, 2
 instance prompts are picked at random (the image's own prompt is always one of its class's picks);
 cross-entropy over the cosine similarities to all picked prompts, the target being the image's own
 prompt. All instance prompts are encoded once per step and gathered per image (exact and cheap); with
-several processes each encodes them all and draws the picks of the whole global batch, keeping its rows.
+several processes each encodes a slice of them, and each draws the picks of the whole global batch and
+keeps its rows.
 Inference: for each class keep the 4 prompts most similar to the test image and average their
 L2-normalised text features into the class representative; every prompt's text feature is
 image-independent, so it is encoded once per evaluation and inference is a matrix product + top-k.
@@ -140,10 +141,11 @@ class InstancePromptCLIP(nn.Module):
         self.classnames = list(classnames)
 
     def encode(self, instance_ids: Tensor, class_rows: Tensor) -> Tensor:
-        """Normalised text features of (instance context, class name) pairs ``[R, E]``."""
+        """Normalised text features of (instance context, class name) pairs ``[R, E]`` (the same pairs in every
+        process: with several, each encodes a slice)."""
         pl = self.prompt_learner
         embeddings, eot = pl.prompts(pl.contexts(instance_ids), class_rows)
-        return F.normalize(self.text_encoder(embeddings, eot).float(), dim=-1)
+        return F.normalize(self.text_encoder.forward_shared(embeddings, eot).float(), dim=-1)
 
     def image_features(self, images: Tensor) -> Tensor:
         with torch.no_grad():

@@ -92,7 +92,7 @@ class CustomCLIP(nn.Module):
 
     def text_features(self) -> Tensor:
         embeddings, eot = self.prompts.prompt_learner()
-        return self.text_encoder(embeddings, eot, self.prompts.text_encoder.deep())
+        return self.text_encoder.forward_shared(embeddings, eot, self.prompts.text_encoder.deep())
 
     def image_features(self, images: Tensor) -> Tensor:
         vision = self.prompts.image_encoder

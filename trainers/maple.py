@@ -120,7 +120,7 @@ class CustomCLIP(nn.Module):
         self.prompt_learner = MultiModalPromptLearner(cfg, classnames, self.text_encoder, vision_width, depth)
 
     def text_features(self, p: MaPLePrompts) -> Tensor:
-        return self.text_encoder(p.embeddings, p.eot_index, p.text_deep)
+        return self.text_encoder.forward_shared(p.embeddings, p.eot_index, p.text_deep)
 
     def image_features(self, images: Tensor, p: MaPLePrompts) -> Tensor:
         # the vision prompts learn: no torch.no_grad() here, unlike the prompt-free image tower of CoOp

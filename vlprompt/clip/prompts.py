@@ -113,7 +113,7 @@ class ContextPromptCLIP(nn.Module):
         self._cached_text: Tensor | None = None
 
     def text_features(self) -> Tensor:
-        return self.text_encoder(*self.prompt_learner())
+        return self.text_encoder.forward_shared(*self.prompt_learner())
 
     def cache_text_features(self) -> None:
         """Encode the class prompts once for an evaluation (call again after the prompts change)."""

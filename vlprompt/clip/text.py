@@ -5,6 +5,7 @@ import torch
 from torch import Tensor, nn
 
 from vlprompt.errors import ConfigError
+from vlprompt.utils.distributed import split_rows
 
 from .blocks import DeepPrompts, check_prompt, run_blocks
 
@@ -75,6 +76,22 @@ class PromptedTextEncoder(nn.Module):
         if proj is None:
             return x
         return proj(x) if isinstance(proj, nn.Module) else x @ proj
+
+    def forward_shared(self, embeddings: Tensor, eot_index: Tensor, deep_prompts: DeepPrompts = (),
+                       ctx_start: int = 1) -> Tensor:
+        """``forward`` of prompts that are the same in every process (the class prompts of CoOp, MaPLe, ...):
+        with several processes (torchrun) each encodes a contiguous slice of the rows and the features are
+        gathered with their gradients, so the text tower's cost per step is divided by the number of processes.
+        Per-row deep prompts (``[N, P, D]``) are sliced with the rows."""
+        per_row = [i for i, p in enumerate(deep_prompts) if p is not None and p.dim() == 3]
+
+        def encode(emb: Tensor, eot: Tensor, *row_prompts: Tensor) -> Tensor:
+            deep = list(deep_prompts)
+            for i, p in zip(per_row, row_prompts):
+                deep[i] = p
+            return self(emb, eot, deep, ctx_start)
+
+        return split_rows(encode, [embeddings, eot_index, *(deep_prompts[i] for i in per_row)])
 
     def encode_tokens(self, tokens: Tensor) -> Tensor:
         """Features of plain token ids ``[N, L]`` (equals open_clip's ``encode_text``)."""

@@ -8,6 +8,7 @@ A method subclasses it and implements ``build_model``, ``compute_loss`` and ``mo
 """
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import logging
@@ -196,30 +197,35 @@ class Trainer:
 
     def _forward_backward_sharded(self, batch: Optional[dict[str, Any]]) -> Optional[dict[str, float]]:
         """One step of the global batch: each process's mean loss is weighted by its share of the images
-        (so that the summed gradient is the gradient of the global batch's mean loss, also for uneven
-        slices), one all-reduce gives the global count, divergence and logged means, another sums gradients."""
-        count, out, local = 0, None, {}
-        if batch is not None:
-            batch = self.to_device(batch)
-            count = len(batch["label"])
-            with self.precision.autocast():
-                out = self.compute_loss(batch)
-            local = {k: float(v.detach()) for k, v in out.items()}
-            self._loss_keys = list(local)
-        elif not hasattr(self, "_loss_keys"):
-            raise TrainingDivergedError("no image of this process's first batch could be read; lower the number "
-                                        "of processes or fix the dataset (DATALOADER.SKIP_BAD_IMAGES)")
-        else:
-            local = dict.fromkeys(self._loss_keys, 0.0)
-        failed = out is not None and not bool(torch.isfinite(out["loss"].detach()))
-        means, total, any_failed = dist.step_stats(local, count, failed, self.device)
-        if any_failed:
-            raise TrainingDivergedError(f"loss is {local['loss'] if failed else 'not finite'} (on process "
-                                        f"{dist.rank() if failed else 'another than ' + str(dist.rank())})")
+        (so that the summed gradient is the gradient of the global batch's mean loss, also for uneven slices);
+        all-reduces give the counts, the logged means and divergence, and the summed gradients. Class prompts
+        are encoded split across processes unless some process has no image in this step (it runs no forward
+        pass, so it cannot take part)."""
+        count = 0 if batch is None else len(batch["label"])
+        counts = dist.gather_rows(torch.tensor([count], device=self.device)).tolist()
+        total = sum(counts)
         if total == 0:  # no process could read an image of this batch
             return None
-        loss = out["loss"] * (count / total) if out is not None else None
-        self.precision.backward_and_step(loss, self.optim, lambda: dist.sum_gradients(self.learnable))
+        out, local = None, {}
+        with contextlib.nullcontext() if min(counts) > 0 else dist.rows_not_split():
+            if count:
+                batch = self.to_device(batch)
+                with self.precision.autocast():
+                    out = self.compute_loss(batch)
+                local = {k: float(v.detach()) for k, v in out.items()}
+                self._loss_keys = list(local)
+            elif not hasattr(self, "_loss_keys"):
+                raise TrainingDivergedError("no image of this process's first batch could be read; fix the dataset "
+                                            "(DATALOADER.SKIP_BAD_IMAGES) or run fewer processes")
+            else:
+                local = dict.fromkeys(self._loss_keys, 0.0)
+            failed = out is not None and not bool(torch.isfinite(out["loss"].detach()))
+            means, _, any_failed = dist.step_stats(local, count, failed, self.device)
+            if any_failed:
+                raise TrainingDivergedError(f"loss is {local['loss'] if failed else 'not finite'} (in process "
+                                            f"{dist.rank() if failed else 'other than ' + str(dist.rank())})")
+            loss = out["loss"] * (count / total) if out is not None else None
+            self.precision.backward_and_step(loss, self.optim, lambda: dist.sum_gradients(self.learnable))
         return means
 
     def call_hooks(self, point: str, *args: Any) -> None:

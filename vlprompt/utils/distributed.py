@@ -7,14 +7,17 @@ one all-reduce of a flat buffer (:func:`sum_gradients`), so a step is the single
 batch up to float summation order. The learnable parameters of prompt methods are small (thousands to a few
 million values), so one flat all-reduce per step costs less than DDP's bucketing machinery and handles
 uneven slices (images skipped as unreadable) exactly. Evaluation is sharded into contiguous slices of the
-test set and gathered exactly (:func:`gather_rows`). With one process every function here is a no-op.
+test set and gathered exactly (:func:`gather_rows`). Work that every process would repeat on the same
+rows, above all encoding the class prompts, is split by rows too (:func:`split_rows`). With one process
+every function here is a no-op.
 """
 from __future__ import annotations
 
+import contextlib
 import datetime
 import logging
 import os
-from typing import Any, Optional, Sequence
+from typing import Any, Callable, Iterator, Optional, Sequence
 
 import torch
 import torch.distributed as dist
@@ -153,3 +156,53 @@ def step_stats(local: dict[str, float], count: int, failed: bool, device: torch.
     return {k: float(v) / max(total, 1) for k, v in zip(keys, stats[2:].tolist())}, total, bool(stats[1] > 0)
 
 
+
+
+_split_rows_enabled = [True]
+
+
+@contextlib.contextmanager
+def rows_not_split() -> Iterator[None]:
+    """Within: :func:`split_rows` computes every row in this process (for a step in which some process has no
+    images, so it runs no forward pass and cannot take part in the gathers)."""
+    _split_rows_enabled[0] = False
+    try:
+        yield
+    finally:
+        _split_rows_enabled[0] = True
+
+
+def split_rows(fn: Callable[..., Tensor], rows: Sequence[Tensor]) -> Tensor:
+    """``fn(*rows)`` for ``rows`` (tensors whose dim 0 indexes the same rows) that are identical in every
+    process, e.g. the class prompts: each process computes ``fn`` on its contiguous slice of the rows and the
+    results are gathered, so that cost is divided by the number of processes. Gradients flow back to each
+    process's slice, summed over the processes' losses (the learnable parameters then get their sum over
+    processes from :func:`sum_gradients`). Every process must call it at the same point."""
+    n = rows[0].shape[0]
+    if world_size() == 1 or not _split_rows_enabled[0] or n < world_size():
+        return fn(*rows)
+    start, stop = shard_bounds(n)
+    return _GatherSlices.apply(fn(*(r[start:stop] for r in rows)), n)
+
+
+class _GatherSlices(torch.autograd.Function):
+    """Forward: the slices of every process (sizes from :func:`shard_bounds`), concatenated. Backward: the
+    sum over processes of the gradient of the whole, restricted to this process's slice."""
+
+    @staticmethod
+    def forward(ctx: Any, local: Tensor, n: int) -> Tensor:  # type: ignore[override]
+        bounds = [shard_bounds(n, world_size(), r) for r in range(world_size())]
+        ctx.bounds = bounds[rank()]
+        longest = max(b - a for a, b in bounds)
+        padded = local if local.shape[0] == longest else torch.cat(
+            [local, local.new_zeros((longest - local.shape[0], *local.shape[1:]))])
+        parts = [torch.empty_like(padded) for _ in bounds]
+        dist.all_gather(parts, padded.contiguous())
+        return torch.cat([p[: b - a] for p, (a, b) in zip(parts, bounds)])
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None]:  # type: ignore[override]
+        grad = grad.contiguous().clone()
+        dist.all_reduce(grad, op=dist.ReduceOp.SUM)
+        start, stop = ctx.bounds
+        return grad[start:stop], None
