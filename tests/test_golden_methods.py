@@ -65,7 +65,8 @@ def test_coop_loss_and_gradients(loaded_clip, fname):
 
 def test_zeroshot_and_ensemble_match_published(loaded_clip):
     from vlprompt.clip.text import PromptedTextEncoder
-    from vlprompt_plugins.trainers.zsclip import ZeroshotCLIP, ZeroshotCLIP2, ZeroshotModel, zeroshot_text_features
+    from vlprompt.clip.zeroshot import zeroshot_text_features
+    from vlprompt_plugins.trainers.zsclip import ZeroshotCLIP, ZeroshotCLIP2, ZeroshotModel
 
     g = golden("zsclip_vit.pt")
     clip_model = loaded_clip("vit")

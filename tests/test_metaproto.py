@@ -50,7 +50,7 @@ def test_sampler_rejects_impossible_episodes():
 
 
 def test_kl_is_zero_for_equal_distributions_and_its_gradient_reaches_the_prompts(dtd_root, tiny_clip, tmp_path):
-    from vlprompt_plugins.trainers.metaproto import kl_mm_text
+    from vlprompt.engine.losses import kl_divergence as kl_mm_text
 
     x = torch.randn(6, 5)
     assert kl_mm_text(x, x).abs() < 1e-7 and kl_mm_text(x, x + 3.0).abs() < 1e-6  # softmax is shift-invariant

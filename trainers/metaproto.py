@@ -30,6 +30,7 @@ from vlprompt.clip.prompts import ContextPromptCLIP
 from vlprompt.data.manager import DatasetWrapper, train_loader
 from vlprompt.data.samplers import EpisodicBatchSampler
 from vlprompt.engine import Trainer
+from vlprompt.engine.losses import kl_divergence
 from vlprompt.errors import ConfigError
 from vlprompt.registry import TRAINER_REGISTRY
 
@@ -51,15 +52,6 @@ class PrototypeNet(nn.Module):
         attended, _ = self.cross_attn(text.unsqueeze(1), support, support, need_weights=False)
         h = text + attended.squeeze(1)
         return h + self.mlp(h)
-
-
-def kl_mm_text(logits_mm: Tensor, logits_text: Tensor, detach_mm: bool = False) -> Tensor:
-    """Mean over queries of KL(P_mm || P_text) = sum_i P_mm,i (log P_mm,i - log P_text,i)."""
-    log_mm = F.log_softmax(logits_mm, dim=-1)
-    if detach_mm:
-        log_mm = log_mm.detach()
-    log_text = F.log_softmax(logits_text, dim=-1)
-    return (log_mm.exp() * (log_mm - log_text)).sum(-1).mean()
 
 
 @TRAINER_REGISTRY.register()
@@ -141,7 +133,7 @@ class MetaProto(Trainer):
         logits_text = scale * torch.einsum("tqe,tne->tqn", q, text)
         target = torch.arange(n, device=q.device).repeat_interleave(m - k).expand(t, -1)
         loss_cls = F.cross_entropy(logits_mm.flatten(0, 1), target.flatten())
-        loss_kl = kl_mm_text(logits_mm.flatten(0, 1), logits_text.flatten(0, 1), c.DETACH_MM)
+        loss_kl = kl_divergence(logits_mm.flatten(0, 1), logits_text.flatten(0, 1), c.DETACH_MM)
         acc = (logits_mm.argmax(-1) == target).float().mean() * 100.0
         return {"loss": loss_cls + c.LAMBDA * loss_kl, "acc": acc, "loss_cls": loss_cls, "loss_kl": loss_kl}
 

@@ -9,30 +9,16 @@ from __future__ import annotations
 
 import logging
 
-import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from vlprompt.clip.prompts import cosine_logits
 from vlprompt.clip.text import PromptedTextEncoder
-from vlprompt.clip.tokens import CUSTOM_TEMPLATES, IMAGENET_TEMPLATES_SELECT, tokenize
 from vlprompt.clip.vision import PromptedImageEncoder
+from vlprompt.clip.zeroshot import dataset_template, ensemble_templates, zeroshot_text_features
 from vlprompt.engine import Trainer
 from vlprompt.registry import TRAINER_REGISTRY
 
 logger = logging.getLogger(__name__)
-
-
-def zeroshot_text_features(encoder: PromptedTextEncoder, classnames: list[str], templates: list[str]) -> Tensor:
-    """L2-normalised class features ``[n_cls, E]``: per template encode -> normalise, mean, normalise again
-    (a single template is returned as is, normalised)."""
-    total = 0.0
-    with torch.no_grad():
-        for template in templates:
-            tokens = tokenize([template.format(c.replace("_", " ")) for c in classnames])
-            tokens = tokens.to(encoder.token_embedding.weight.device)
-            total = total + F.normalize(encoder.encode_tokens(tokens).float(), dim=-1)
-    return F.normalize(total / len(templates), dim=-1)
 
 
 class ZeroshotModel(nn.Module):
@@ -52,7 +38,7 @@ class ZeroshotCLIP(Trainer):
 
     @classmethod
     def templates_for(cls, dataset: str) -> list[str]:
-        return [CUSTOM_TEMPLATES.get(dataset, "a photo of a {}.")]
+        return [dataset_template(dataset)]
 
     def build_model(self) -> nn.Module:
         clip_model = self.load_clip()
@@ -71,5 +57,4 @@ class ZeroshotCLIP2(ZeroshotCLIP):
 
     @classmethod
     def templates_for(cls, dataset: str) -> list[str]:
-        extra = [] if dataset == "ImageNet" else super().templates_for(dataset)
-        return IMAGENET_TEMPLATES_SELECT + extra
+        return ensemble_templates(dataset)

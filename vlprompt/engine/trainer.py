@@ -17,7 +17,6 @@ import time
 from typing import Any, Iterable, Optional
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm import tqdm
 from yacs.config import CfgNode
@@ -31,6 +30,7 @@ from vlprompt.utils.files import atomic_write
 from .checkpoint import load_checkpoint, load_state_dict_checked
 from .evaluator import Classification
 from .failpoints import failpoint
+from .losses import classification_loss
 from .hooks import (BestValHook, CheckpointHook, HookBase, LogHook, LRSchedulerHook, ParamGuardHook,
                     TensorboardHook, check_finite_loss)
 from .meters import MetricMeter
@@ -39,11 +39,6 @@ from .precision import Precision, resolve_precision
 from .run_state import ResumePoint, RunCheckpointer, capture_rng, restore_rng
 
 logger = logging.getLogger(__name__)
-
-
-def classification_loss(logits: Tensor, labels: Tensor) -> dict[str, Tensor]:
-    """``{"loss": cross-entropy, "acc": accuracy in %}`` of ``logits`` ``[B, C]``."""
-    return {"loss": F.cross_entropy(logits, labels), "acc": (logits.argmax(dim=1) == labels).float().mean() * 100.0}
 
 
 class Trainer:
