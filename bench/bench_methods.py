@@ -19,7 +19,7 @@ take turns, ours then published, run by run):
 
 * train step: each trainer's own ``forward_backward`` on one batch: forward, loss, backward, SGD step.
 * full eval: logits of ``--test-images`` images in batches of ``--test-batch`` under ``torch.no_grad``. Ours:
-  ``prepare_eval`` (image-independent work once) + ``model_inference`` per batch. Published: Dassl's
+  ``precompute`` (image-independent work once) + ``model_inference`` per batch. Published: Dassl's
   ``model_inference`` per batch (CoOp and MaPLe re-encode every class prompt each batch; CoCoOp encodes the
   n_cls prompts of each image one image at a time).
 
@@ -209,6 +209,8 @@ def ours_eval(trainer: Any, batches: Sequence[Tensor]) -> Tensor:
     """What ``Trainer.test`` does per evaluation, without the data loader and the metrics."""
     trainer.set_train_mode(False)
     with trainer.precision.autocast():
+        trainer.forget_precomputed()  # as Trainer.test: image-independent work once per evaluation
+        _ = trainer.precomputed
         trainer.prepare_eval()
         return torch.cat([trainer.model_inference(x).float() for x in batches])
 

@@ -5,7 +5,8 @@ from conftest import REPO
 from vlprompt.config.setup import get_cfg
 
 
-@pytest.mark.parametrize("node,doc", [("METAPROTO", "metaproto.md"), ("INSTANCEPROMPT", "instance_prompt.md")])
+@pytest.mark.parametrize("node,doc", [("METAPROTO", "metaproto.md"), ("INSTANCEPROMPT", "instance_prompt.md"),
+                                      ("KGCOOP", "kgcoop.md")])
 def test_method_docs_cover_every_key(node, doc):
     text = (REPO / "docs" / "methods" / doc).read_text()
     for key in get_cfg().TRAINER[node]:

@@ -12,8 +12,6 @@ features once per evaluation (same values, less work).
 """
 from __future__ import annotations
 
-from typing import Any
-
 from torch import Tensor, nn
 from yacs.config import CfgNode as CN
 
@@ -52,12 +50,8 @@ class CoOp(Trainer):
     def checkpoint_modules(self) -> dict[str, nn.Module]:
         return {"prompt_learner": self.model.prompt_learner}
 
-    def compute_loss(self, batch: dict[str, Any]) -> dict[str, Tensor]:
-        self.model.clear_text_cache()  # the prompts are about to change
-        return super().compute_loss(batch)
-
-    def prepare_eval(self) -> None:
-        self.model.cache_text_features()
+    def precompute(self) -> Tensor:
+        return self.model.text_features().float()
 
     def model_inference(self, images: Tensor) -> Tensor:
-        return self.model.cached_logits(images)
+        return self.model.logits_with(self.precomputed, images)

@@ -199,7 +199,6 @@ class InstancePrompt(Trainer):
                               f"got '{c.INFERENCE}'. Set TRAINER.INSTANCEPROMPT.INFERENCE feature_mean (or "
                               "context_mean).")
         labels = [d.label for d in self.dm.dataset.train_x]
-        self._eval_cache: tuple | None = None
         return InstancePromptCLIP(self.cfg, self.classnames, labels, self.load_clip())
 
     def checkpoint_modules(self) -> dict[str, nn.Module]:
@@ -218,7 +217,6 @@ class InstancePrompt(Trainer):
         return members
 
     def compute_loss(self, batch: dict[str, Any]) -> dict[str, Tensor]:
-        self._eval_cache = None
         c = self.method_cfg
         model = self.model
         pl = model.prompt_learner
@@ -241,8 +239,8 @@ class InstancePrompt(Trainer):
         pred = logits.view(-1, len(self.classnames), k).max(-1).values.argmax(-1)
         return {"loss": loss, "acc": (pred == labels).float().mean() * 100.0}
 
-    @torch.no_grad()
-    def prepare_eval(self) -> None:
+    def precompute(self) -> tuple[Tensor, Tensor, Tensor]:
+        """Every candidate prompt's text feature: ids ``[n_cls, P]``, mask, features ``[n_cls, P, E]``."""
         model = self.model
         ids, mask, _ = model.candidates()
         rows = torch.arange(ids.shape[0], device=ids.device).unsqueeze(1).expand_as(ids)
@@ -251,12 +249,10 @@ class InstancePrompt(Trainer):
         feats = torch.cat([model.encode(i, r) for i, r in zip(flat_ids.split(step), flat_rows.split(step))])
         candidates = torch.zeros(*ids.shape, feats.shape[-1], device=feats.device)
         candidates[mask] = feats
-        self._eval_cache = (ids, mask, candidates)
+        return ids, mask, candidates
 
     def model_inference(self, images: Tensor) -> Tensor:
-        if self._eval_cache is None:
-            self.prepare_eval()
-        ids, mask, candidates = self._eval_cache
+        ids, mask, candidates = self.precomputed
         c, model = self.method_cfg, self.model
         scale = model.logit_scale.exp()
         img = model.image_features(images)

@@ -22,7 +22,6 @@ code draws them while building CLIP); text features are computed once per evalua
 from __future__ import annotations
 
 import logging
-from typing import Any, Optional
 
 import torch
 from torch import Tensor, nn
@@ -128,20 +127,13 @@ class IVLP(Trainer):
         cfg.TRAINER.IVLP.PROMPT_DEPTH_TEXT = 9
 
     def build_model(self) -> nn.Module:
-        self._text_features: Optional[Tensor] = None
         return CustomCLIP(self.cfg, self.classnames, self.load_clip())
 
     def checkpoint_modules(self) -> dict[str, nn.Module]:
         return {"VLPromptLearner": self.model.prompts}
 
-    def compute_loss(self, batch: dict[str, Any]) -> dict[str, Tensor]:
-        self._text_features = None  # the prompts are about to change
-        return super().compute_loss(batch)
-
-    def prepare_eval(self) -> None:
-        self._text_features = self.model.text_features().float()
+    def precompute(self) -> Tensor:
+        return self.model.text_features().float()
 
     def model_inference(self, images: Tensor) -> Tensor:
-        if self._text_features is None:
-            self.prepare_eval()
-        return cosine_logits(self.model.image_features(images).float(), self._text_features, self.model.logit_scale)
+        return cosine_logits(self.model.image_features(images).float(), self.precomputed, self.model.logit_scale)

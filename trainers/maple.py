@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import copy
 import logging
-from typing import Any, NamedTuple, Optional
+from typing import NamedTuple, Optional
 
 import torch
 from torch import Tensor, nn
@@ -160,22 +160,15 @@ class MaPLe(Trainer):
         cfg.TRAINER.MAPLE.PROMPT_DEPTH = 9
 
     def build_model(self) -> nn.Module:
-        self._eval_prompts: Optional[tuple[MaPLePrompts, Tensor]] = None
         return CustomCLIP(self.cfg, self.classnames, self.load_clip())
 
     def checkpoint_modules(self) -> dict[str, nn.Module]:
         return {"MultiModalPromptLearner": SavedPromptLearner(self.model.prompt_learner)}
 
-    def compute_loss(self, batch: dict[str, Any]) -> dict[str, Tensor]:
-        self._eval_prompts = None  # the prompts are about to change
-        return super().compute_loss(batch)
-
-    def prepare_eval(self) -> None:
+    def precompute(self) -> tuple[MaPLePrompts, Tensor]:
         p = self.model.prompt_learner()
-        self._eval_prompts = (p, self.model.text_features(p).float())
+        return p, self.model.text_features(p).float()
 
     def model_inference(self, images: Tensor) -> Tensor:
-        if self._eval_prompts is None:
-            self.prepare_eval()
-        p, text_features = self._eval_prompts
+        p, text_features = self.precomputed
         return cosine_logits(self.model.image_features(images, p).float(), text_features, self.model.logit_scale)

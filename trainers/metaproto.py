@@ -110,7 +110,6 @@ class MetaProto(Trainer):
         return self._episodes
 
     def compute_loss(self, batch: dict[str, Any]) -> dict[str, Tensor]:
-        self.model.clear_text_cache()
         c = self.method_cfg
         n, m, k = c.N_WAY, self._sampler.per_class, c.K_SHOT
         t = batch["label"].numel() // (n * m)  # tasks of this process's slice of the meta-batch
@@ -137,8 +136,8 @@ class MetaProto(Trainer):
         acc = (logits_mm.argmax(-1) == target).float().mean() * 100.0
         return {"loss": loss_cls + c.LAMBDA * loss_kl, "acc": acc, "loss_cls": loss_cls, "loss_kl": loss_kl}
 
-    def prepare_eval(self) -> None:
-        self.model.cache_text_features()
+    def precompute(self) -> Tensor:
+        return self.model.text_features().float()
 
     def model_inference(self, images: Tensor) -> Tensor:
-        return self.model.cached_logits(images)
+        return self.model.logits_with(self.precomputed, images)

@@ -97,8 +97,8 @@ class ContextPromptLearner(nn.Module):
 class ContextPromptCLIP(nn.Module):
     """Frozen CLIP encoders + a ContextPromptLearner: image-independent class prompts.
 
-    ``text_features()`` depends only on the prompts (cache it for evaluation); image features come from
-    the frozen, prompt-free image tower without autograd.
+    ``text_features()`` depends only on the prompts (a trainer's ``precompute`` for evaluation); image
+    features come from the frozen, prompt-free image tower without autograd.
     """
 
     def __init__(self, clip_model: nn.Module, classnames: Sequence[str], n_ctx: int, ctx_init: str = "",
@@ -110,24 +110,13 @@ class ContextPromptCLIP(nn.Module):
         self.image_encoder = PromptedImageEncoder(clip_model)
         self.logit_scale = clip_model.logit_scale
         self.prompt_learner = ContextPromptLearner(self.text_encoder, classnames, n_ctx, ctx_init, csc, position)
-        self._cached_text: Tensor | None = None
 
     def text_features(self) -> Tensor:
         return self.text_encoder.forward_shared(*self.prompt_learner())
 
-    def cache_text_features(self) -> None:
-        """Encode the class prompts once for an evaluation (call again after the prompts change)."""
-        with torch.no_grad():
-            self._cached_text = self.text_features().float()
-
-    def clear_text_cache(self) -> None:
-        self._cached_text = None
-
-    def cached_logits(self, images: Tensor) -> Tensor:
-        """Logits against the cached class text features (encoded now if there are none)."""
-        if self._cached_text is None:
-            self.cache_text_features()
-        return cosine_logits(self.image_features(images).float(), self._cached_text, self.logit_scale)
+    def logits_with(self, text_features: Tensor, images: Tensor) -> Tensor:
+        """Logits of ``images`` against given (e.g. precomputed) class text features."""
+        return cosine_logits(self.image_features(images).float(), text_features, self.logit_scale)
 
     def image_features(self, images: Tensor) -> Tensor:
         with torch.no_grad():

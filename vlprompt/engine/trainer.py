@@ -3,8 +3,10 @@ does (LR schedule, log lines, TensorBoard, best-val evaluation, checkpoints, div
 (``vlprompt.engine.hooks``), and the run state is saved and resumed as one unit (``run_state``).
 
 A method subclasses it and implements ``build_model``, ``compute_loss`` and ``model_inference``
-(optionally ``prepare_eval``, ``checkpoint_modules``, ``inference_modules``, ``build_train_loader``,
-``extra_state``/``load_extra_state``). Methods never see loop state (epoch, batch index).
+(optionally ``precompute``, ``prepare_eval``, ``checkpoint_modules``, ``inference_modules``,
+``build_train_loader``, ``extra_state``/``load_extra_state``). Methods never see loop state (epoch, batch
+index), and never manage caches: what ``precompute`` returns (e.g. the class text features) is computed
+once per evaluation and forgotten by the engine whenever the weights change (optimizer step, load).
 """
 from __future__ import annotations
 
@@ -39,6 +41,7 @@ from .precision import Precision, resolve_precision
 from .run_state import ResumePoint, RunCheckpointer, capture_rng, restore_rng
 
 logger = logging.getLogger(__name__)
+_NOTHING = object()  # nothing precomputed since the weights last changed
 
 
 class Trainer:
@@ -66,6 +69,7 @@ class Trainer:
         self.start_epoch = self.epoch = 0
         self.max_epoch = cfg.OPTIM.MAX_EPOCH
         self.best_result = -float("inf")
+        self._precomputed: Any = _NOTHING
         self.precision = Precision(resolve_precision(self._requested_precision(), self.device), self.device)
         self.build_data_loader()
         self.model = self.build_model()
@@ -91,8 +95,26 @@ class Trainer:
         """Logits ``[B, n_classes]``. Default: ``self.model(images)``."""
         return self.model(images)
 
+    def precompute(self) -> Any:
+        """What evaluation needs from the learned weights alone, independent of the images (e.g. the class
+        text features of image-independent prompts); ``model_inference`` reads it as ``self.precomputed``.
+        Default: nothing."""
+        return None
+
+    @property
+    def precomputed(self) -> Any:
+        """``precompute()``, computed on first use after the weights last changed (no autograd)."""
+        if self._precomputed is _NOTHING:
+            with torch.no_grad():
+                self._precomputed = self.precompute()
+        return self._precomputed
+
+    def forget_precomputed(self) -> None:
+        """Called by the engine whenever the weights change (after every optimizer step, after loading)."""
+        self._precomputed = _NOTHING
+
     def prepare_eval(self) -> None:
-        """Called once before each evaluation (cache image-independent text features here)."""
+        """Called once before each evaluation, in every process, after ``precompute``."""
 
     def checkpoint_modules(self) -> dict[str, nn.Module]:
         """Modules saved in checkpoints, under their published names."""
@@ -188,6 +210,7 @@ class Trainer:
             out = self.compute_loss(batch)
         check_finite_loss(out["loss"])
         self.precision.backward_and_step(out["loss"], self.optim)
+        self.forget_precomputed()
         return {k: float(v.detach()) for k, v in out.items()}
 
     def _forward_backward_sharded(self, batch: Optional[dict[str, Any]]) -> Optional[dict[str, float]]:
@@ -221,6 +244,7 @@ class Trainer:
                                             f"{dist.rank() if failed else 'other than ' + str(dist.rank())})")
             loss = out["loss"] * (count / total) if out is not None else None
             self.precision.backward_and_step(loss, self.optim, lambda: dist.sum_gradients(self.learnable))
+        self.forget_precomputed()
         return means
 
     def call_hooks(self, point: str, *args: Any) -> None:
@@ -296,6 +320,8 @@ class Trainer:
         started = time.time()
         self.evaluator.reset()
         with self.precision.autocast():
+            self.forget_precomputed()  # computed afresh for every evaluation, by every process
+            _ = self.precomputed
             self.prepare_eval()
             for batch in tqdm(loader, desc=f"eval {split}", leave=False, disable=None if self.is_main else True):
                 if batch is None:
@@ -356,6 +382,7 @@ class Trainer:
                            "epochs are not those of an uninterrupted run.")
 
     def _load_point(self, point: ResumePoint) -> None:
+        self.forget_precomputed()
         first = None  # the optimizer/scheduler of every module file are the same: take the first one's
         for name, module in self.checkpoint_modules().items():
             ckpt = load_checkpoint(point.files[name])
@@ -391,6 +418,7 @@ class Trainer:
         if not os.path.isdir(directory):
             raise CheckpointError(f"--model-dir {directory}: no such folder; give the --output-dir of a training run.")
         fname = f"model.pth.tar-{epoch}" if epoch is not None else "model-best.pth.tar"
+        self.forget_precomputed()
         loaded = {}
         for name, module in modules.items():
             path = os.path.join(directory, name, fname)

@@ -1,0 +1,5 @@
+#!/bin/bash
+# KgCoOp base-to-new, evaluating the base-trained model on the new classes (SUB=base: base classes; MODEL_DIR: other weights):
+#   bash scripts/kgcoop/base2new_test.sh DATASET SEED [CFG=vit_b16_ep100_ctxv1] [SHOTS=16] [LOADEP=MAX_EPOCH] [KEY VALUE ...]
+source "$(dirname "$0")/../common.sh"
+base2new_test KgCoOp vit_b16_ep100_ctxv1 "$@"
