@@ -19,9 +19,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from yacs.config import CfgNode as CN
 
+from vlprompt.clip.model import PromptedCLIP
 from vlprompt.clip.prompts import ClassPrompts, init_context
 from vlprompt.clip.text import PromptedTextEncoder
-from vlprompt.clip.vision import PromptedImageEncoder
 from vlprompt.engine import Trainer
 from vlprompt.registry import TRAINER_REGISTRY
 
@@ -50,19 +50,15 @@ class PromptLearner(nn.Module):
         return self.prompts(ctx.unsqueeze(1).expand(-1, n_cls, -1, -1))
 
 
-class CustomCLIP(nn.Module):
+class CustomCLIP(PromptedCLIP):
     def __init__(self, cfg: CN, classnames: list[str], clip_model: nn.Module) -> None:
-        super().__init__()
-        self.text_encoder = PromptedTextEncoder(clip_model)
-        self.image_encoder = PromptedImageEncoder(clip_model)
-        self.logit_scale = clip_model.logit_scale
-        self.prompt_learner = PromptLearner(cfg, classnames, self.text_encoder, clip_model.visual.output_dim)
+        super().__init__(clip_model)
+        self.prompt_learner = PromptLearner(cfg, classnames, self.text_encoder, self.embed_dim)
         self.max_text_batch = cfg.TRAINER.COCOOP.MAX_TEXT_BATCH
 
     def forward(self, images: Tensor) -> Tensor:
         """Logits ``[B, n_cls]``: each image against its own conditioned class prompts."""
-        with torch.no_grad():  # the image tower is frozen and prompt-free
-            image_features = F.normalize(self.image_encoder(images).float(), dim=-1)
+        image_features = F.normalize(self.frozen_image_features(images).float(), dim=-1)
         n_cls = self.prompt_learner.prompts.eot_index.shape[0]
         step = max(1, self.max_text_batch // n_cls)
         logits = []

@@ -15,7 +15,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 from yacs.config import CfgNode as CN
 
-from vlprompt.clip.prompts import ContextPromptCLIP
+from vlprompt.clip.model import ContextPromptCLIP
 from vlprompt.engine import Trainer
 from vlprompt.registry import TRAINER_REGISTRY
 

@@ -30,9 +30,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from yacs.config import CfgNode as CN
 
+from vlprompt.clip.model import PromptedCLIP
 from vlprompt.clip.prompts import ClassPrompts, init_context
 from vlprompt.clip.text import PromptedTextEncoder
-from vlprompt.clip.vision import PromptedImageEncoder
 from vlprompt.engine import Trainer
 from vlprompt.errors import ConfigError
 from vlprompt.registry import TRAINER_REGISTRY
@@ -129,13 +129,10 @@ def topk_mean_logits(image_features: Tensor, candidates: Tensor, mask: Tensor, k
     return scale * torch.cat(out)
 
 
-class InstancePromptCLIP(nn.Module):
+class InstancePromptCLIP(PromptedCLIP):
     def __init__(self, cfg: CN, classnames: list[str], instance_labels: list[int], clip_model: nn.Module) -> None:
-        super().__init__()
+        super().__init__(clip_model)
         c = cfg.TRAINER.INSTANCEPROMPT
-        self.text_encoder = PromptedTextEncoder(clip_model)
-        self.image_encoder = PromptedImageEncoder(clip_model)
-        self.logit_scale = clip_model.logit_scale
         self.prompt_learner = InstancePromptLearner(self.text_encoder, classnames, instance_labels,
                                                     c.N_CTX_GLOBAL, c.CTX_INIT, c.N_CTX_INSTANCE)
         self.classnames = list(classnames)
@@ -148,8 +145,7 @@ class InstancePromptCLIP(nn.Module):
         return F.normalize(self.text_encoder.forward_shared(embeddings, eot).float(), dim=-1)
 
     def image_features(self, images: Tensor) -> Tensor:
-        with torch.no_grad():
-            return F.normalize(self.image_encoder(images).float(), dim=-1)
+        return F.normalize(self.frozen_image_features(images).float(), dim=-1)
 
     def candidates(self) -> tuple[Tensor, Tensor, Tensor]:
         """Instance ids ``[n_cls, P]`` (-1 padded) of each evaluated class's candidate prompts: its own

@@ -23,10 +23,10 @@ from __future__ import annotations
 
 import logging
 
-import torch
 from torch import Tensor, nn
 from yacs.config import CfgNode as CN
 
+from vlprompt.clip.model import PromptedCLIP
 from vlprompt.clip.deep_prompts import BlockPrompts, init_fixed_context, usable_depth, vision_prompts
 from vlprompt.clip.prompts import ClassPrompts, cosine_logits
 from vlprompt.clip.text import PromptedTextEncoder
@@ -79,14 +79,11 @@ class IndependentPrompts(nn.Module):
             f"IVLP with PROMPT_DEPTH_VISION {c.PROMPT_DEPTH_VISION} (MODEL.BACKBONE.NAME '{cfg.MODEL.BACKBONE.NAME}')")
 
 
-class CustomCLIP(nn.Module):
+class CustomCLIP(PromptedCLIP):
     """Frozen CLIP encoders + ``prompts`` (IndependentPrompts)."""
 
     def __init__(self, cfg: CN, classnames: list[str], clip_model: nn.Module) -> None:
-        super().__init__()
-        self.text_encoder = PromptedTextEncoder(clip_model)
-        self.image_encoder = PromptedImageEncoder(clip_model)
-        self.logit_scale = clip_model.logit_scale
+        super().__init__(clip_model)
         self.prompts = IndependentPrompts(cfg, classnames, self.text_encoder, self.image_encoder)
 
     def text_features(self) -> Tensor:
@@ -96,8 +93,7 @@ class CustomCLIP(nn.Module):
     def image_features(self, images: Tensor) -> Tensor:
         vision = self.prompts.image_encoder
         if vision.first() is None:  # language-only prompting: a frozen, prompt-free image tower
-            with torch.no_grad():
-                return self.image_encoder(images)
+            return self.frozen_image_features(images)
         return self.image_encoder(images, vision.first(), vision.deep())
 
     def forward(self, images: Tensor) -> Tensor:

@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from yacs.config import CfgNode as CN
 
-from vlprompt.clip.prompts import ContextPromptCLIP
+from vlprompt.clip.model import ContextPromptCLIP
 from vlprompt.clip.zeroshot import dataset_template, zeroshot_text_features
 from vlprompt.engine import Trainer
 from vlprompt.engine.losses import classification_loss

@@ -46,10 +46,10 @@ import torch
 from torch import Tensor, nn
 from yacs.config import CfgNode as CN
 
+from vlprompt.clip.model import PromptedCLIP
 from vlprompt.clip.deep_prompts import init_fixed_context, usable_depth
 from vlprompt.clip.prompts import ClassPrompts, cosine_logits
 from vlprompt.clip.text import PromptedTextEncoder
-from vlprompt.clip.vision import PromptedImageEncoder
 from vlprompt.engine import Trainer
 from vlprompt.errors import ConfigError
 from vlprompt.registry import TRAINER_REGISTRY
@@ -102,13 +102,11 @@ class MultiModalPromptLearner(nn.Module):
                             [None, *vision_deep])
 
 
-class CustomCLIP(nn.Module):
+class CustomCLIP(PromptedCLIP):
     """Frozen CLIP encoders + the multi-modal prompt learner (published names)."""
 
     def __init__(self, cfg: CN, classnames: list[str], clip_model: nn.Module) -> None:
-        super().__init__()
-        self.text_encoder = PromptedTextEncoder(clip_model)
-        self.image_encoder = PromptedImageEncoder(clip_model)
+        super().__init__(clip_model)
         who = f"MaPLe (MODEL.BACKBONE.NAME '{cfg.MODEL.BACKBONE.NAME}')"
         vision_width = self.image_encoder.prompt_width(who)
         if cfg.TRAINER.MAPLE.PROMPT_DEPTH < 1:
@@ -116,7 +114,6 @@ class CustomCLIP(nn.Module):
                               f"got {cfg.TRAINER.MAPLE.PROMPT_DEPTH}. Set e.g. TRAINER.MAPLE.PROMPT_DEPTH 9.")
         layers = min(self.text_encoder.layers, self.image_encoder.layers)
         depth = usable_depth(cfg.TRAINER.MAPLE.PROMPT_DEPTH, layers, "TRAINER.MAPLE.PROMPT_DEPTH")
-        self.logit_scale = clip_model.logit_scale
         self.prompt_learner = MultiModalPromptLearner(cfg, classnames, self.text_encoder, vision_width, depth)
 
     def text_features(self, p: MaPLePrompts) -> Tensor:

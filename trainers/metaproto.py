@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from yacs.config import CfgNode as CN
 
-from vlprompt.clip.prompts import ContextPromptCLIP
+from vlprompt.clip.model import ContextPromptCLIP
 from vlprompt.data.manager import DatasetWrapper, train_loader
 from vlprompt.data.samplers import EpisodicBatchSampler
 from vlprompt.engine import Trainer
@@ -88,8 +88,7 @@ class MetaProto(Trainer):
             raise ConfigError(f"TRAINER.METAPROTO.KV must be 'class' or 'task', got '{c.KV}'. "
                               "Set TRAINER.METAPROTO.KV class (or task).")
         model = ContextPromptCLIP(self.load_clip(), self.classnames, c.N_CTX, c.CTX_INIT)
-        embed_dim = model.image_encoder.visual.output_dim
-        model.prototype_net = PrototypeNet(embed_dim, c.ATTN_HEADS, c.MLP_RATIO)
+        model.prototype_net = PrototypeNet(model.embed_dim, c.ATTN_HEADS, c.MLP_RATIO)
         return model
 
     def checkpoint_modules(self) -> dict[str, nn.Module]:
@@ -114,7 +113,7 @@ class MetaProto(Trainer):
         n, m, k = c.N_WAY, self._sampler.per_class, c.K_SHOT
         t = batch["label"].numel() // (n * m)  # tasks of this process's slice of the meta-batch
         model = self.model
-        feats = F.normalize(model.image_features(batch["img"]).float(), dim=-1).view(t, n, m, -1)
+        feats = F.normalize(model.frozen_image_features(batch["img"]).float(), dim=-1).view(t, n, m, -1)
         classes = batch["label"].view(t, n, m)[:, :, 0]  # [t, n] class of each slot
         embeddings, eot = model.prompt_learner()
         uniq, where = torch.unique(classes, return_inverse=True)  # encode each class of the meta-batch once

@@ -23,9 +23,9 @@ import torch
 from torch import Tensor, nn
 from yacs.config import CfgNode as CN
 
+from vlprompt.clip.model import PromptedCLIP
 from vlprompt.clip.deep_prompts import vision_prompts
 from vlprompt.clip.prompts import cosine_logits
-from vlprompt.clip.text import PromptedTextEncoder
 from vlprompt.clip.tokens import tokenize
 from vlprompt.clip.vision import PromptedImageEncoder
 from vlprompt.engine import Trainer
@@ -47,14 +47,11 @@ class VisionPrompts(nn.Module):
                                             f"VPT (MODEL.BACKBONE.NAME '{cfg.MODEL.BACKBONE.NAME}')")
 
 
-class CustomCLIP(nn.Module):
+class CustomCLIP(PromptedCLIP):
     """Frozen CLIP encoders, fixed class text features, learnable ``prompts`` (VisionPrompts)."""
 
     def __init__(self, cfg: CN, classnames: list[str], clip_model: nn.Module) -> None:
-        super().__init__()
-        self.text_encoder = PromptedTextEncoder(clip_model)
-        self.image_encoder = PromptedImageEncoder(clip_model)
-        self.logit_scale = clip_model.logit_scale
+        super().__init__(clip_model)
         self.prompts = VisionPrompts(cfg, self.image_encoder)
         phrase = (cfg.TRAINER.VPT.CTX_INIT or "a photo of a").replace("_", " ")
         texts = [f"{phrase} {name.replace('_', ' ')}." for name in classnames]

@@ -11,9 +11,8 @@ import logging
 
 from torch import Tensor, nn
 
-from vlprompt.clip.prompts import cosine_logits
+from vlprompt.clip.model import PromptedCLIP
 from vlprompt.clip.text import PromptedTextEncoder
-from vlprompt.clip.vision import PromptedImageEncoder
 from vlprompt.clip.zeroshot import dataset_template, ensemble_templates, zeroshot_text_features
 from vlprompt.engine import Trainer
 from vlprompt.registry import TRAINER_REGISTRY
@@ -21,15 +20,13 @@ from vlprompt.registry import TRAINER_REGISTRY
 logger = logging.getLogger(__name__)
 
 
-class ZeroshotModel(nn.Module):
+class ZeroshotModel(PromptedCLIP):
     def __init__(self, clip_model: nn.Module, text_features: Tensor) -> None:
-        super().__init__()
-        self.image_encoder = PromptedImageEncoder(clip_model)
-        self.logit_scale = clip_model.logit_scale
+        super().__init__(clip_model)
         self.register_buffer("text_features", text_features)
 
     def forward(self, images: Tensor) -> Tensor:
-        return cosine_logits(self.image_encoder(images).float(), self.text_features, self.logit_scale)
+        return self.cosine_logits(self.frozen_image_features(images), self.text_features)
 
 
 @TRAINER_REGISTRY.register()

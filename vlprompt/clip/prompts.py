@@ -92,35 +92,3 @@ class ContextPromptLearner(nn.Module):
 
     def forward(self) -> tuple[Tensor, Tensor]:
         return self.prompts(self.ctx)
-
-
-class ContextPromptCLIP(nn.Module):
-    """Frozen CLIP encoders + a ContextPromptLearner: image-independent class prompts.
-
-    ``text_features()`` depends only on the prompts (a trainer's ``precompute`` for evaluation); image
-    features come from the frozen, prompt-free image tower without autograd.
-    """
-
-    def __init__(self, clip_model: nn.Module, classnames: Sequence[str], n_ctx: int, ctx_init: str = "",
-                 csc: bool = False, position: str = "end") -> None:
-        super().__init__()
-        from .vision import PromptedImageEncoder
-
-        self.text_encoder = PromptedTextEncoder(clip_model)
-        self.image_encoder = PromptedImageEncoder(clip_model)
-        self.logit_scale = clip_model.logit_scale
-        self.prompt_learner = ContextPromptLearner(self.text_encoder, classnames, n_ctx, ctx_init, csc, position)
-
-    def text_features(self) -> Tensor:
-        return self.text_encoder.forward_shared(*self.prompt_learner())
-
-    def logits_with(self, text_features: Tensor, images: Tensor) -> Tensor:
-        """Logits of ``images`` against given (e.g. precomputed) class text features."""
-        return cosine_logits(self.image_features(images).float(), text_features, self.logit_scale)
-
-    def image_features(self, images: Tensor) -> Tensor:
-        with torch.no_grad():
-            return self.image_encoder(images)
-
-    def forward(self, images: Tensor) -> Tensor:
-        return cosine_logits(self.image_features(images).float(), self.text_features().float(), self.logit_scale)
