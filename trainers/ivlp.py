@@ -21,13 +21,11 @@ code draws them while building CLIP); text features are computed once per evalua
 """
 from __future__ import annotations
 
-import logging
-
 from torch import Tensor, nn
 from yacs.config import CfgNode as CN
 
-from vlprompt.clip.model import PromptedCLIP
 from vlprompt.clip.deep_prompts import BlockPrompts, init_fixed_context, usable_depth, vision_prompts
+from vlprompt.clip.model import PromptedCLIP
 from vlprompt.clip.prompts import ClassPrompts, cosine_logits
 from vlprompt.clip.text import PromptedTextEncoder
 from vlprompt.clip.vision import PromptedImageEncoder
@@ -35,7 +33,6 @@ from vlprompt.engine import Trainer
 from vlprompt.errors import ConfigError
 from vlprompt.registry import TRAINER_REGISTRY
 
-logger = logging.getLogger(__name__)
 
 
 class VLPromptLearner(nn.Module):
@@ -44,12 +41,7 @@ class VLPromptLearner(nn.Module):
     def __init__(self, cfg: CN, classnames: list[str], text_encoder: PromptedTextEncoder) -> None:
         super().__init__()
         c = cfg.TRAINER.IVLP
-        ctx_init = c.CTX_INIT
-        if ctx_init and c.N_CTX_TEXT > 4:
-            logger.info(f'N_CTX_TEXT {c.N_CTX_TEXT} > 4: CTX_INIT "{ctx_init}" is not used, the context starts '
-                        "random (as published)")
-            ctx_init = ""
-        ctx, prefix = init_fixed_context(text_encoder, c.N_CTX_TEXT, ctx_init, key="TRAINER.IVLP.N_CTX_TEXT")
+        ctx, prefix = init_fixed_context(text_encoder, c.N_CTX_TEXT, c.CTX_INIT, key="TRAINER.IVLP.N_CTX_TEXT")
         self.ctx = nn.Parameter(ctx)
         self.prompts = ClassPrompts(text_encoder, classnames, prefix, c.N_CTX_TEXT)
 

@@ -46,8 +46,8 @@ import torch
 from torch import Tensor, nn
 from yacs.config import CfgNode as CN
 
-from vlprompt.clip.model import PromptedCLIP
 from vlprompt.clip.deep_prompts import init_fixed_context, usable_depth
+from vlprompt.clip.model import PromptedCLIP
 from vlprompt.clip.prompts import ClassPrompts, cosine_logits
 from vlprompt.clip.text import PromptedTextEncoder
 from vlprompt.engine import Trainer
@@ -73,14 +73,10 @@ class MultiModalPromptLearner(nn.Module):
                  depth: int) -> None:
         super().__init__()
         c = cfg.TRAINER.MAPLE
-        n_ctx, ctx_init = c.N_CTX, c.CTX_INIT
-        if ctx_init and n_ctx > 4:
-            logger.info(f'N_CTX {n_ctx} > 4: CTX_INIT "{ctx_init}" is not used, the context starts random '
-                        "(as published)")
-            ctx_init = ""
+        n_ctx = c.N_CTX
         text_width = text_encoder.width
         # parameters are created in the published order, so a seed gives the published initial values
-        ctx, prefix = init_fixed_context(text_encoder, n_ctx, ctx_init, key="TRAINER.MAPLE.N_CTX")
+        ctx, prefix = init_fixed_context(text_encoder, n_ctx, c.CTX_INIT, key="TRAINER.MAPLE.N_CTX")
         self.ctx = nn.Parameter(ctx)
         self.proj = nn.Linear(text_width, vision_width)
         with torch.no_grad():

@@ -23,8 +23,8 @@ import torch
 from torch import Tensor, nn
 from yacs.config import CfgNode as CN
 
-from vlprompt.clip.model import PromptedCLIP
 from vlprompt.clip.deep_prompts import vision_prompts
+from vlprompt.clip.model import PromptedCLIP
 from vlprompt.clip.prompts import cosine_logits
 from vlprompt.clip.tokens import tokenize
 from vlprompt.clip.vision import PromptedImageEncoder

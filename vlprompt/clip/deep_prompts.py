@@ -25,7 +25,7 @@ logger = logging.getLogger(__name__)
 
 
 def init_fixed_context(text_encoder: PromptedTextEncoder, n_ctx: int, ctx_init: str = "",
-                       key: str = "N_CTX") -> tuple[Tensor, str]:
+                       key: str = "N_CTX", init_up_to: int = 4) -> tuple[Tensor, str]:
     """Context ``[n_ctx, D]`` (float32) and the prompt prefix text, keeping ``n_ctx`` whatever ``ctx_init`` says.
 
     With ``ctx_init`` the context is the token embeddings of the phrase's first ``n_ctx`` BPE tokens and
@@ -33,7 +33,8 @@ def init_fixed_context(text_encoder: PromptedTextEncoder, n_ctx: int, ctx_init: 
     (``n_ctx`` 2 and ``"a photo of a"`` give ``SOS [ctx ctx] of a <name>.``). Without it, ``N(0, 0.02)``
     and the prefix ``"X X ... X"``.
 
-    ``key`` names the config key of ``n_ctx`` in errors.
+    ``key`` names the config key of ``n_ctx`` in errors. Above ``init_up_to`` context tokens ``ctx_init`` is
+    not used and the context starts random, as the published MaPLe / IVLP / PromptSRC prompt learners do.
 
     Raises:
         ConfigError: ``n_ctx`` < 1, or the phrase has fewer tokens than ``n_ctx`` (the context would
@@ -41,6 +42,10 @@ def init_fixed_context(text_encoder: PromptedTextEncoder, n_ctx: int, ctx_init: 
     """
     if n_ctx < 1:
         raise ConfigError(f"{key} (the number of context tokens) must be >= 1, got {n_ctx}. Set {key} 2 (or more).")
+    if ctx_init and n_ctx > init_up_to:
+        logger.info(f'{key} {n_ctx} > {init_up_to}: CTX_INIT "{ctx_init}" is not used, the context starts random '
+                    "(as published)")
+        ctx_init = ""
     if ctx_init:
         words = ctx_init.replace("_", " ")
         n_tokens = bpe_length(words)
