@@ -22,6 +22,7 @@ setup(
         "submitit",  # SLURM executor of vlprompt.sweep
         "numpy",
         "Pillow",
+        "scikit-learn",  # LinearProbeCLIP: the published logistic regression
         "scipy",  # .mat annotations of Flowers-102 and Stanford Cars (rebuilding their split files)
     ],
     extras_require={"dev": ["pytest>=7"]},

@@ -11,7 +11,6 @@ import torch
 from conftest import REPO, repo_copy, script_env
 from vlprompt import cli, results
 from vlprompt.config.setup import get_cfg
-from vlprompt.engine.checkpoint import load_state_dict_checked
 
 pytestmark = pytest.mark.slow
 
@@ -100,7 +99,8 @@ def test_results_table_shows_the_three_methods(b2n_runs, capsys):
 # ---------------------------------------------------------------- (b) a published whole-model checkpoint
 def test_published_whole_model_checkpoint_evaluates_like_ours(dtd_root, tiny_clip, tmp_path):
     from vlprompt.clip.load import load_clip
-    from vlprompt_plugins.trainers.maple import CustomCLIP, SavedPromptLearner
+    from vlprompt.engine.checkpoint_keys import load_published, to_published
+    from vlprompt_plugins.trainers.maple import CustomCLIP, MaPLe
 
     classnames = [f"class {i}" for i in range(24)]
     model = CustomCLIP(get_cfg(["TRAINER.MAPLE.PROMPT_DEPTH", "9"]), classnames, load_clip(tiny_clip["vit"]))
@@ -121,9 +121,11 @@ def test_published_whole_model_checkpoint_evaluates_like_ours(dtd_root, tiny_cli
         (tmp_path / name / "MultiModalPromptLearner").mkdir(parents=True)
         torch.save(ckpt, tmp_path / name / "MultiModalPromptLearner" / "model.pth.tar-2")
 
-    saved = SavedPromptLearner(model.prompt_learner)  # what the trainer loads: the prompt values, nothing else
-    load_state_dict_checked(saved, whole, "published", ("prompt_learner.token_prefix", "prompt_learner.token_suffix"))
-    assert all(torch.equal(v, prompts[k].float()) for k, v in saved.state_dict().items())
+    # what the trainer loads: the prompt values under the published keys, nothing else
+    key_map = MaPLe.checkpoint_key_map["MultiModalPromptLearner"]
+    load_published(model.prompt_learner, whole, key_map, "published", MaPLe.ignored_checkpoint_keys)
+    saved = to_published(model.prompt_learner.state_dict(), key_map)  # what ours writes: the published keys
+    assert saved.keys() == prompts.keys() and all(torch.equal(v, prompts[k].float()) for k, v in saved.items())
 
     logs = {}
     for name in ("published", "ours"):
@@ -179,12 +181,18 @@ def test_ivlp_and_vpt_learnable_names_and_published_checkpoint_keys(loaded_clip)
     ivlp = IVLPCLIP(cfg, ["a", "b"], loaded_clip("vit"))
     learnable = {n for n, p in ivlp.named_parameters() if p.requires_grad}
     assert learnable == {"prompts." + k for k in ivlp.prompts.state_dict()}
-    assert set(ivlp.prompts.state_dict()) == {
+    from vlprompt.engine.checkpoint_keys import to_published
+    from vlprompt_plugins.trainers.ivlp import IVLP
+    from vlprompt_plugins.trainers.vpt import VPT
+
+    saved = to_published(ivlp.prompts.state_dict(), IVLP.checkpoint_key_map["VLPromptLearner"])
+    assert set(saved) == {
         "prompt_learner.ctx", "text_encoder.transformer.resblocks.1.VPT_shallow", "image_encoder.VPT",
         "image_encoder.transformer.resblocks.1.VPT_shallow", "image_encoder.transformer.resblocks.2.VPT_shallow"}
-    assert ivlp.prompts.image_encoder.VPT.shape == (3, 768) and ivlp.prompts.prompt_learner.ctx.shape == (2, 512)
+    assert ivlp.prompts.vision.VPT.shape == (3, 768) and ivlp.prompts.prompt_learner.ctx.shape == (2, 512)
     vpt = VPTCLIP(cfg, ["a", "b"], loaded_clip("vit"))
-    assert set(vpt.prompts.state_dict()) == {"image_encoder.VPT", "image_encoder.transformer.resblocks.1.VPT_shallow"}
+    saved = to_published(vpt.prompts.state_dict(), VPT.checkpoint_key_map["prompt_learner"])
+    assert set(saved) == {"image_encoder.VPT", "image_encoder.transformer.resblocks.1.VPT_shallow"}
     learnable = {n for n, p in vpt.named_parameters() if p.requires_grad}
     assert learnable == {"prompts." + k for k in vpt.prompts.state_dict()}
     images = torch.randn(2, 3, 32, 32)
@@ -202,7 +210,7 @@ def test_ivlp_language_only_runs_on_resnet_and_vision_prompts_do_not(loaded_clip
                              "TRAINER.IVLP.N_CTX_TEXT", "4", "TRAINER.IVLP.PROMPT_DEPTH_TEXT", "12"])
     model = IVLPCLIP(language_only, ["a", "b"], loaded_clip("rn"))
     # the rn text tower has 2 layers: PROMPT_DEPTH_TEXT 12 is clipped to 2
-    assert set(model.prompts.state_dict()) == {"prompt_learner.ctx", "text_encoder.transformer.resblocks.1.VPT_shallow"}
+    assert set(model.prompts.state_dict()) == {"prompt_learner.ctx", "text_deep.transformer.resblocks.1.VPT_shallow"}
     assert model(torch.randn(2, 3, 64, 64)).shape == (2, 2)
     with pytest.raises(ValueError, match=r"IVLP with PROMPT_DEPTH_VISION 9 .*needs a ViT.*ModifiedResNet"):
         IVLPCLIP(get_cfg(), ["a", "b"], loaded_clip("rn"))

@@ -24,72 +24,18 @@ from __future__ import annotations
 from torch import Tensor, nn
 from yacs.config import CfgNode as CN
 
-from vlprompt.clip.deep_prompts import BlockPrompts, init_fixed_context, usable_depth, vision_prompts
-from vlprompt.clip.model import PromptedCLIP
-from vlprompt.clip.prompts import ClassPrompts, cosine_logits
-from vlprompt.clip.text import PromptedTextEncoder
-from vlprompt.clip.vision import PromptedImageEncoder
+from vlprompt.clip.independent_prompts import PUBLISHED_KEYS, IndependentPromptCLIP
 from vlprompt.engine import Trainer
-from vlprompt.errors import ConfigError
 from vlprompt.registry import TRAINER_REGISTRY
 
 
-
-class VLPromptLearner(nn.Module):
-    """Layer-0 text context ``ctx`` spliced into the class prompts."""
-
-    def __init__(self, cfg: CN, classnames: list[str], text_encoder: PromptedTextEncoder) -> None:
-        super().__init__()
-        c = cfg.TRAINER.IVLP
-        ctx, prefix = init_fixed_context(text_encoder, c.N_CTX_TEXT, c.CTX_INIT, key="TRAINER.IVLP.N_CTX_TEXT")
-        self.ctx = nn.Parameter(ctx)
-        self.prompts = ClassPrompts(text_encoder, classnames, prefix, c.N_CTX_TEXT)
-
-    def forward(self) -> tuple[Tensor, Tensor]:
-        return self.prompts(self.ctx)
-
-
-class IndependentPrompts(nn.Module):
-    """Every learnable tensor, laid out as the published checkpoint keys."""
-
-    def __init__(self, cfg: CN, classnames: list[str], text_encoder: PromptedTextEncoder,
-                 image_encoder: PromptedImageEncoder) -> None:
-        super().__init__()
-        c = cfg.TRAINER.IVLP
-        if c.PROMPT_DEPTH_TEXT < 1:
-            raise ConfigError(f"TRAINER.IVLP.PROMPT_DEPTH_TEXT must be >= 1, got {c.PROMPT_DEPTH_TEXT} "
-                              "(use the VPT trainer to prompt the vision branch only).")
-        if c.PROMPT_DEPTH_VISION < 0 or (c.PROMPT_DEPTH_VISION > 0 and c.N_CTX_VISION < 1):
-            raise ConfigError(f"TRAINER.IVLP: PROMPT_DEPTH_VISION {c.PROMPT_DEPTH_VISION} with N_CTX_VISION "
-                              f"{c.N_CTX_VISION}; set PROMPT_DEPTH_VISION 0 for no vision prompts, else "
-                              "N_CTX_VISION >= 1.")
-        self.prompt_learner = VLPromptLearner(cfg, classnames, text_encoder)
-        depth = usable_depth(c.PROMPT_DEPTH_TEXT, text_encoder.layers, "TRAINER.IVLP.PROMPT_DEPTH_TEXT")
-        self.text_encoder = BlockPrompts(c.N_CTX_TEXT, text_encoder.width, depth, "VPT_shallow")
-        self.image_encoder = vision_prompts(
-            image_encoder, c.N_CTX_VISION, c.PROMPT_DEPTH_VISION, "TRAINER.IVLP.PROMPT_DEPTH_VISION",
-            f"IVLP with PROMPT_DEPTH_VISION {c.PROMPT_DEPTH_VISION} (MODEL.BACKBONE.NAME '{cfg.MODEL.BACKBONE.NAME}')")
-
-
-class CustomCLIP(PromptedCLIP):
-    """Frozen CLIP encoders + ``prompts`` (IndependentPrompts)."""
+class CustomCLIP(IndependentPromptCLIP):
+    """Frozen CLIP encoders + ``prompts`` (IndependentVLPrompts) configured by ``cfg.TRAINER.IVLP``."""
 
     def __init__(self, cfg: CN, classnames: list[str], clip_model: nn.Module) -> None:
-        super().__init__(clip_model)
-        self.prompts = IndependentPrompts(cfg, classnames, self.text_encoder, self.image_encoder)
-
-    def text_features(self) -> Tensor:
-        embeddings, eot = self.prompts.prompt_learner()
-        return self.text_encoder.forward_shared(embeddings, eot, self.prompts.text_encoder.deep())
-
-    def image_features(self, images: Tensor) -> Tensor:
-        vision = self.prompts.image_encoder
-        if vision.first() is None:  # language-only prompting: a frozen, prompt-free image tower
-            return self.frozen_image_features(images)
-        return self.image_encoder(images, vision.first(), vision.deep())
-
-    def forward(self, images: Tensor) -> Tensor:
-        return cosine_logits(self.image_features(images).float(), self.text_features().float(), self.logit_scale)
+        c = cfg.TRAINER.IVLP
+        super().__init__(clip_model, classnames, c.N_CTX_TEXT, c.CTX_INIT, c.PROMPT_DEPTH_TEXT, c.N_CTX_VISION,
+                         c.PROMPT_DEPTH_VISION, "TRAINER.IVLP", "IVLP", cfg.MODEL.BACKBONE.NAME)
 
 
 @TRAINER_REGISTRY.register()
@@ -97,6 +43,7 @@ class IVLP(Trainer):
     log_keys = ("loss",)  # the published trainer logs the loss only
     #: rebuilt from the class names (published checkpoints also hold the frozen CLIP: skipped with a note)
     ignored_checkpoint_keys = ("prompt_learner.token_prefix", "prompt_learner.token_suffix")
+    checkpoint_key_map = {"VLPromptLearner": PUBLISHED_KEYS}
 
     @staticmethod
     def add_config(cfg: CN) -> None:
@@ -124,4 +71,4 @@ class IVLP(Trainer):
         return self.model.text_features().float()
 
     def model_inference(self, images: Tensor) -> Tensor:
-        return cosine_logits(self.model.image_features(images).float(), self.precomputed, self.model.logit_scale)
+        return self.model.cosine_logits(self.model.image_features(images), self.precomputed)

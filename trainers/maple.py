@@ -125,20 +125,14 @@ class CustomCLIP(PromptedCLIP):
         return cosine_logits(self.image_features(images, p).float(), self.text_features(p).float(), self.logit_scale)
 
 
-class SavedPromptLearner(nn.Module):
-    """What a checkpoint holds: ``prompt_learner.*`` only (the published file also holds the frozen CLIP)."""
-
-    def __init__(self, prompt_learner: nn.Module) -> None:
-        super().__init__()
-        self.prompt_learner = prompt_learner
-
-
 @TRAINER_REGISTRY.register()
 class MaPLe(Trainer):
     log_keys = ("loss",)  # the published trainer logs the loss only
     #: rebuilt from the class names; published checkpoints also hold the frozen image_encoder.*, text_encoder.*
     #: and logit_scale, which this model does not have: the loader skips those with a logged note
     ignored_checkpoint_keys = ("prompt_learner.token_prefix", "prompt_learner.token_suffix")
+    #: the published file holds the whole model: the prompt learner's keys start with "prompt_learner."
+    checkpoint_key_map = {"MultiModalPromptLearner": [("", "prompt_learner.")]}
 
     @staticmethod
     def add_config(cfg: CN) -> None:
@@ -156,7 +150,7 @@ class MaPLe(Trainer):
         return CustomCLIP(self.cfg, self.classnames, self.load_clip())
 
     def checkpoint_modules(self) -> dict[str, nn.Module]:
-        return {"MultiModalPromptLearner": SavedPromptLearner(self.model.prompt_learner)}
+        return {"MultiModalPromptLearner": self.model.prompt_learner}
 
     def precompute(self) -> tuple[MaPLePrompts, Tensor]:
         p = self.model.prompt_learner()

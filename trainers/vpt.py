@@ -34,7 +34,7 @@ from vlprompt.registry import TRAINER_REGISTRY
 
 
 class VisionPrompts(nn.Module):
-    """The learnable part, laid out as the published checkpoint keys (``image_encoder.*``)."""
+    """The learnable part: the vision prompts (saved under the published keys ``image_encoder.*``)."""
 
     def __init__(self, cfg: CN, image_encoder: PromptedImageEncoder) -> None:
         super().__init__()
@@ -42,7 +42,7 @@ class VisionPrompts(nn.Module):
         if c.PROMPT_DEPTH_VISION < 1 or c.N_CTX_VISION < 1:
             raise ConfigError(f"TRAINER.VPT.PROMPT_DEPTH_VISION and N_CTX_VISION must be >= 1, got "
                               f"{c.PROMPT_DEPTH_VISION} and {c.N_CTX_VISION}. Set both to 1 or more.")
-        self.image_encoder = vision_prompts(image_encoder, c.N_CTX_VISION, c.PROMPT_DEPTH_VISION,
+        self.vision = vision_prompts(image_encoder, c.N_CTX_VISION, c.PROMPT_DEPTH_VISION,
                                             "TRAINER.VPT.PROMPT_DEPTH_VISION",
                                             f"VPT (MODEL.BACKBONE.NAME '{cfg.MODEL.BACKBONE.NAME}')")
 
@@ -66,7 +66,7 @@ class CustomCLIP(PromptedCLIP):
         return self._text_features
 
     def image_features(self, images: Tensor) -> Tensor:
-        vision = self.prompts.image_encoder
+        vision = self.prompts.vision
         return self.image_encoder(images, vision.first(), vision.deep())
 
     def forward(self, images: Tensor) -> Tensor:
@@ -76,6 +76,7 @@ class CustomCLIP(PromptedCLIP):
 @TRAINER_REGISTRY.register()
 class VPT(Trainer):
     log_keys = ("loss",)  # the published trainer logs the loss only
+    checkpoint_key_map = {"prompt_learner": [("vision.", "image_encoder.")]}
     @staticmethod
     def add_config(cfg: CN) -> None:
         cfg.TRAINER.VPT = CN()

@@ -82,9 +82,12 @@ class ResumePoint:
 class RunCheckpointer:
     """Saves and finds the per-epoch unit of a run folder (see the module docstring)."""
 
-    def __init__(self, output_dir: str, modules: Callable[[], dict[str, nn.Module]]) -> None:
+    def __init__(self, output_dir: str, modules: Callable[[], dict[str, nn.Module]],
+                 state_of: Callable[[str, nn.Module], dict[str, Any]] = lambda name, module: module.state_dict()
+                 ) -> None:
         self.output_dir = output_dir
         self.modules = modules
+        self.state_of = state_of  # what a module's file holds as its state_dict (published keys)
 
     # ---------------------------------------------------------------- saving
     def save_epoch(self, epoch: int, common: dict[str, Any], run_state: dict[str, Any]) -> None:
@@ -92,7 +95,7 @@ class RunCheckpointer:
         ``common``: what each Dassl module file also holds (optimizer, scheduler, val_result)."""
         files = {}
         for name, module in self.modules().items():
-            digest = save_checkpoint({"state_dict": module.state_dict(), "epoch": epoch, **common},
+            digest = save_checkpoint({"state_dict": self.state_of(name, module), "epoch": epoch, **common},
                                      os.path.join(self.output_dir, name), pointer=False)
             files[name] = {"path": f"{name}/model.pth.tar-{epoch}", "sha256": digest}
             failpoint(f"saved:{name}:{epoch}")
@@ -105,7 +108,7 @@ class RunCheckpointer:
 
     def save_best(self, epoch: int, common: dict[str, Any]) -> None:
         for name, module in self.modules().items():
-            save_checkpoint({"state_dict": module.state_dict(), "epoch": epoch, **common},
+            save_checkpoint({"state_dict": self.state_of(name, module), "epoch": epoch, **common},
                             os.path.join(self.output_dir, name), "model-best.pth.tar", pointer=False)
 
     def prune(self, keep: Callable[[int], bool]) -> None:

@@ -29,7 +29,8 @@ from vlprompt.errors import CheckpointError, ConfigError, TrainingDivergedError
 from vlprompt.utils import distributed as dist
 from vlprompt.utils.files import atomic_write
 
-from .checkpoint import load_checkpoint, load_state_dict_checked
+from .checkpoint import load_checkpoint
+from .checkpoint_keys import KeyMap, load_published, to_published
 from .evaluator import Classification
 from .failpoints import failpoint
 from .losses import classification_loss
@@ -49,8 +50,11 @@ class Trainer:
 
     #: config node under TRAINER whose PREC key sets the precision (default: the upper-cased class name)
     precision_node: Optional[str] = None
-    #: keys of saved state dicts that are rebuilt from the class names and never loaded
+    #: keys of saved state dicts (published names) that are rebuilt from the class names and never loaded
     ignored_checkpoint_keys: tuple[str, ...] = ("token_prefix", "token_suffix")
+    #: per checkpointed module, ``(our key prefix, published key prefix)`` renames applied when saving and
+    #: loading, so that files keep the published keys (``vlprompt.engine.checkpoint_keys``)
+    checkpoint_key_map: dict[str, KeyMap] = {}
     #: the ``compute_loss`` keys shown in the training log line and TensorBoard (None: all of them); set to the
     #: published trainer's ``loss_summary`` keys so that log lines match the published ones field for field
     log_keys: Optional[tuple[str, ...]] = None
@@ -79,7 +83,7 @@ class Trainer:
         self.optim = build_optimizer(self.learnable, cfg.OPTIM) if self.learnable else None
         self.sched = build_lr_scheduler(self.optim, cfg.OPTIM) if self.optim is not None else None
         self.evaluator = Classification(self.num_classes)
-        self.checkpointer = RunCheckpointer(self.output_dir, self.checkpoint_modules)
+        self.checkpointer = RunCheckpointer(self.output_dir, self.checkpoint_modules, self.module_state)
         self.hooks = self.build_hooks()
 
     # ------------------------------------------------------------------ method contract
@@ -356,6 +360,14 @@ class Trainer:
         atomic_write(os.path.join(self.output_dir, "results.json"), json.dumps(payload, indent=2))
 
     # ------------------------------------------------------------------ checkpoints
+    def module_state(self, name: str, module: nn.Module) -> dict[str, Any]:
+        """What the checkpoint file of module ``name`` holds as its state dict: the published keys."""
+        return to_published(module.state_dict(), self.checkpoint_key_map.get(name, ()))
+
+    def load_module_state(self, name: str, module: nn.Module, state: dict[str, Any], source: str) -> None:
+        """Load a checkpoint's state dict (published or ours) into module ``name``, checked."""
+        load_published(module, state, self.checkpoint_key_map.get(name, ()), source, self.ignored_checkpoint_keys)
+
     def checkpoint_common(self, val_result: Optional[float] = None) -> dict[str, Any]:
         """What every Dassl module file holds besides its weights."""
         return {"optimizer": self.optim.state_dict() if self.optim is not None else None,
@@ -386,7 +398,7 @@ class Trainer:
         first = None  # the optimizer/scheduler of every module file are the same: take the first one's
         for name, module in self.checkpoint_modules().items():
             ckpt = load_checkpoint(point.files[name])
-            load_state_dict_checked(module, ckpt["state_dict"], point.files[name], self.ignored_checkpoint_keys)
+            self.load_module_state(name, module, ckpt["state_dict"], point.files[name])
             logger.info(f'Loaded "{point.files[name]}" (previous epoch: {ckpt["epoch"]})')
             first = first or ckpt
         if first.get("optimizer"):
@@ -428,7 +440,7 @@ class Trainer:
                 raise CheckpointError(f"No checkpoint at {path}. Files in {folder}: {found or 'none (no such folder)'}"
                                       ". Check --model-dir and --load-epoch.")
             ckpt = load_checkpoint(path)
-            load_state_dict_checked(module, ckpt["state_dict"], path, self.ignored_checkpoint_keys)
+            self.load_module_state(name, module, ckpt["state_dict"], path)
             logger.info(f'Loading weights to {name} from "{path}" (epoch = {ckpt.get("epoch")})')
             loaded[name] = path
         self.evaluated = {"checkpoint": loaded, "epoch": ckpt.get("epoch"), "model_dir": os.path.abspath(directory)}

@@ -1,0 +1,5 @@
+#!/bin/bash
+# PromptSRC base-to-new, evaluating the base-trained model on the new classes (SUB=base: base classes; MODEL_DIR: other weights):
+#   bash scripts/promptsrc/base2new_test.sh DATASET SEED [CFG=vit_b16_c2_ep20_batch4_4+4ctx] [SHOTS=16] [LOADEP=MAX_EPOCH] [KEY VALUE ...]
+source "$(dirname "$0")/../common.sh"
+base2new_test PromptSRC vit_b16_c2_ep20_batch4_4+4ctx "$@"
