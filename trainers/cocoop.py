@@ -29,10 +29,10 @@ from vlprompt.registry import TRAINER_REGISTRY
 class PromptLearner(nn.Module):
     """``ctx`` ``[n_ctx, D]`` plus ``meta_net`` (E -> E/16 -> D) mapping an image feature to a context shift."""
 
-    def __init__(self, cfg: CN, classnames: list[str], text_encoder: PromptedTextEncoder, vis_dim: int) -> None:
+    def __init__(self, text_encoder: PromptedTextEncoder, classnames: list[str], n_ctx: int, ctx_init: str,
+                 vis_dim: int) -> None:
         super().__init__()
-        c = cfg.TRAINER.COCOOP
-        ctx, prefix = init_context(text_encoder, c.N_CTX, c.CTX_INIT)
+        ctx, prefix = init_context(text_encoder, n_ctx, ctx_init)
         self.ctx = nn.Parameter(ctx)
         width = text_encoder.width
         self.meta_net = nn.Sequential(OrderedDict([
@@ -53,7 +53,8 @@ class PromptLearner(nn.Module):
 class CustomCLIP(PromptedCLIP):
     def __init__(self, cfg: CN, classnames: list[str], clip_model: nn.Module) -> None:
         super().__init__(clip_model)
-        self.prompt_learner = PromptLearner(cfg, classnames, self.text_encoder, self.embed_dim)
+        c = cfg.TRAINER.COCOOP
+        self.prompt_learner = PromptLearner(self.text_encoder, classnames, c.N_CTX, c.CTX_INIT, self.embed_dim)
         self.max_text_batch = cfg.TRAINER.COCOOP.MAX_TEXT_BATCH
 
     def forward(self, images: Tensor) -> Tensor:

@@ -130,11 +130,11 @@ def topk_mean_logits(image_features: Tensor, candidates: Tensor, mask: Tensor, k
 
 
 class InstancePromptCLIP(PromptedCLIP):
-    def __init__(self, cfg: CN, classnames: list[str], instance_labels: list[int], clip_model: nn.Module) -> None:
+    def __init__(self, clip_model: nn.Module, classnames: list[str], instance_labels: list[int], n_global: int,
+                 ctx_init: str, n_instance: int) -> None:
         super().__init__(clip_model)
-        c = cfg.TRAINER.INSTANCEPROMPT
-        self.prompt_learner = InstancePromptLearner(self.text_encoder, classnames, instance_labels,
-                                                    c.N_CTX_GLOBAL, c.CTX_INIT, c.N_CTX_INSTANCE)
+        self.prompt_learner = InstancePromptLearner(self.text_encoder, classnames, instance_labels, n_global,
+                                                    ctx_init, n_instance)
         self.classnames = list(classnames)
 
     def encode(self, instance_ids: Tensor, class_rows: Tensor) -> Tensor:
@@ -195,7 +195,8 @@ class InstancePrompt(Trainer):
                               f"got '{c.INFERENCE}'. Set TRAINER.INSTANCEPROMPT.INFERENCE feature_mean (or "
                               "context_mean).")
         labels = [d.label for d in self.dm.dataset.train_x]
-        return InstancePromptCLIP(self.cfg, self.classnames, labels, self.load_clip())
+        return InstancePromptCLIP(self.load_clip(), self.classnames, labels, c.N_CTX_GLOBAL, c.CTX_INIT,
+                                  c.N_CTX_INSTANCE)
 
     def checkpoint_modules(self) -> dict[str, nn.Module]:
         return {"prompt_learner": self.model.prompt_learner}

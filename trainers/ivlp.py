@@ -24,7 +24,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 from yacs.config import CfgNode as CN
 
-from vlprompt.clip.independent_prompts import PUBLISHED_KEYS, IndependentPromptCLIP
+from vlprompt.clip.independent_prompts import PUBLISHED_KEYS, IndependentPromptCLIP, independent_prompt_keys
 from vlprompt.engine import Trainer
 from vlprompt.registry import TRAINER_REGISTRY
 
@@ -47,19 +47,7 @@ class IVLP(Trainer):
 
     @staticmethod
     def add_config(cfg: CN) -> None:
-        cfg.TRAINER.IVLP = CN()
-        # Number of prompt tokens per layer in the vision branch
-        cfg.TRAINER.IVLP.N_CTX_VISION = 2
-        # Number of context tokens per layer in the language branch
-        cfg.TRAINER.IVLP.N_CTX_TEXT = 2
-        # Words to initialise the language context with (used when N_CTX_TEXT <= 4)
-        cfg.TRAINER.IVLP.CTX_INIT = "a photo of a"
-        # fp16, fp32, amp or bf16
-        cfg.TRAINER.IVLP.PREC = "fp16"
-        # Prompted layers of the vision encoder (0 = no vision prompts)
-        cfg.TRAINER.IVLP.PROMPT_DEPTH_VISION = 9
-        # Prompted layers of the text encoder (>= 1; 1 = layer-0 context only)
-        cfg.TRAINER.IVLP.PROMPT_DEPTH_TEXT = 9
+        cfg.TRAINER.IVLP = independent_prompt_keys(n_ctx=2)
 
     def build_model(self) -> nn.Module:
         return CustomCLIP(self.cfg, self.classnames, self.load_clip())

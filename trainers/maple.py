@@ -69,14 +69,12 @@ class MaPLePrompts(NamedTuple):
 class MultiModalPromptLearner(nn.Module):
     """``ctx``, ``proj`` and the ``J-1`` compound text prompts with their coupling projections."""
 
-    def __init__(self, cfg: CN, classnames: list[str], text_encoder: PromptedTextEncoder, vision_width: int,
-                 depth: int) -> None:
+    def __init__(self, text_encoder: PromptedTextEncoder, classnames: list[str], n_ctx: int, ctx_init: str,
+                 vision_width: int, depth: int) -> None:
         super().__init__()
-        c = cfg.TRAINER.MAPLE
-        n_ctx = c.N_CTX
         text_width = text_encoder.width
         # parameters are created in the published order, so a seed gives the published initial values
-        ctx, prefix = init_fixed_context(text_encoder, n_ctx, c.CTX_INIT, key="TRAINER.MAPLE.N_CTX")
+        ctx, prefix = init_fixed_context(text_encoder, n_ctx, ctx_init, key="TRAINER.MAPLE.N_CTX")
         self.ctx = nn.Parameter(ctx)
         self.proj = nn.Linear(text_width, vision_width)
         with torch.no_grad():
@@ -110,7 +108,8 @@ class CustomCLIP(PromptedCLIP):
                               f"got {cfg.TRAINER.MAPLE.PROMPT_DEPTH}. Set e.g. TRAINER.MAPLE.PROMPT_DEPTH 9.")
         layers = min(self.text_encoder.layers, self.image_encoder.layers)
         depth = usable_depth(cfg.TRAINER.MAPLE.PROMPT_DEPTH, layers, "TRAINER.MAPLE.PROMPT_DEPTH")
-        self.prompt_learner = MultiModalPromptLearner(cfg, classnames, self.text_encoder, vision_width, depth)
+        self.prompt_learner = MultiModalPromptLearner(self.text_encoder, classnames, cfg.TRAINER.MAPLE.N_CTX,
+                                                      cfg.TRAINER.MAPLE.CTX_INIT, vision_width, depth)
 
     def text_features(self, p: MaPLePrompts) -> Tensor:
         return self.text_encoder.forward_shared(p.embeddings, p.eot_index, p.text_deep)

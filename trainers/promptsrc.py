@@ -39,7 +39,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from yacs.config import CfgNode as CN
 
-from vlprompt.clip.independent_prompts import PUBLISHED_KEYS, IndependentPromptCLIP
+from vlprompt.clip.independent_prompts import PUBLISHED_KEYS, IndependentPromptCLIP, independent_prompt_keys
 from vlprompt.clip.text import PromptedTextEncoder
 from vlprompt.clip.tokens import IMAGENET_TEMPLATES, tokenize
 from vlprompt.engine import Trainer
@@ -188,19 +188,7 @@ class PromptSRC(Trainer):
 
     @staticmethod
     def add_config(cfg: CN) -> None:
-        cfg.TRAINER.PROMPTSRC = CN()
-        # Number of prompt tokens per layer in the vision branch
-        cfg.TRAINER.PROMPTSRC.N_CTX_VISION = 4
-        # Number of context tokens per layer in the language branch
-        cfg.TRAINER.PROMPTSRC.N_CTX_TEXT = 4
-        # Words to initialise the language context with (used when N_CTX_TEXT <= 4)
-        cfg.TRAINER.PROMPTSRC.CTX_INIT = "a photo of a"
-        # fp16, fp32, amp or bf16
-        cfg.TRAINER.PROMPTSRC.PREC = "fp16"
-        # Prompted layers of the vision encoder (0 = no vision prompts)
-        cfg.TRAINER.PROMPTSRC.PROMPT_DEPTH_VISION = 9
-        # Prompted layers of the text encoder (>= 1; 1 = layer-0 context only)
-        cfg.TRAINER.PROMPTSRC.PROMPT_DEPTH_TEXT = 9
+        cfg.TRAINER.PROMPTSRC = independent_prompt_keys(n_ctx=4)  # IVLP's keys, then the losses' and GPA's
         # Weight of the L1 consistency of the prompted with the frozen (template-ensemble) text features
         cfg.TRAINER.PROMPTSRC.TEXT_LOSS_WEIGHT = 25
         # Weight of the L1 consistency of the prompted with the frozen image features

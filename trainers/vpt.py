@@ -36,15 +36,13 @@ from vlprompt.registry import TRAINER_REGISTRY
 class VisionPrompts(nn.Module):
     """The learnable part: the vision prompts (saved under the published keys ``image_encoder.*``)."""
 
-    def __init__(self, cfg: CN, image_encoder: PromptedImageEncoder) -> None:
+    def __init__(self, image_encoder: PromptedImageEncoder, n_ctx: int, depth: int, backbone: str = "") -> None:
         super().__init__()
-        c = cfg.TRAINER.VPT
-        if c.PROMPT_DEPTH_VISION < 1 or c.N_CTX_VISION < 1:
-            raise ConfigError(f"TRAINER.VPT.PROMPT_DEPTH_VISION and N_CTX_VISION must be >= 1, got "
-                              f"{c.PROMPT_DEPTH_VISION} and {c.N_CTX_VISION}. Set both to 1 or more.")
-        self.vision = vision_prompts(image_encoder, c.N_CTX_VISION, c.PROMPT_DEPTH_VISION,
-                                            "TRAINER.VPT.PROMPT_DEPTH_VISION",
-                                            f"VPT (MODEL.BACKBONE.NAME '{cfg.MODEL.BACKBONE.NAME}')")
+        if depth < 1 or n_ctx < 1:
+            raise ConfigError(f"TRAINER.VPT.PROMPT_DEPTH_VISION and N_CTX_VISION must be >= 1, got {depth} and "
+                              f"{n_ctx}. Set both to 1 or more.")
+        self.vision = vision_prompts(image_encoder, n_ctx, depth, "TRAINER.VPT.PROMPT_DEPTH_VISION",
+                                     f"VPT (MODEL.BACKBONE.NAME '{backbone}')")
 
 
 class CustomCLIP(PromptedCLIP):
@@ -52,7 +50,9 @@ class CustomCLIP(PromptedCLIP):
 
     def __init__(self, cfg: CN, classnames: list[str], clip_model: nn.Module) -> None:
         super().__init__(clip_model)
-        self.prompts = VisionPrompts(cfg, self.image_encoder)
+        c = cfg.TRAINER.VPT
+        self.prompts = VisionPrompts(self.image_encoder, c.N_CTX_VISION, c.PROMPT_DEPTH_VISION,
+                                     cfg.MODEL.BACKBONE.NAME)
         phrase = (cfg.TRAINER.VPT.CTX_INIT or "a photo of a").replace("_", " ")
         texts = [f"{phrase} {name.replace('_', ' ')}." for name in classnames]
         self.register_buffer("tokens", tokenize(texts), persistent=False)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Sequence
 
 from torch import Tensor, nn
+from yacs.config import CfgNode as CN
 
 from vlprompt.errors import ConfigError
 
@@ -17,6 +18,25 @@ from .vision import PromptedImageEncoder
 #: checkpoint key map of :class:`IndependentVLPrompts` to the published keys (``prompt_learner.ctx``,
 #: ``text_encoder.transformer.resblocks.<l>.VPT_shallow``, ``image_encoder.VPT``, ...)
 PUBLISHED_KEYS = [("text_deep.", "text_encoder."), ("vision.", "image_encoder.")]
+
+
+def independent_prompt_keys(n_ctx: int) -> CN:
+    """The config node of IVLP-style prompts (``TRAINER.IVLP``, and the first keys of ``TRAINER.PROMPTSRC``),
+    with the published defaults; ``n_ctx`` tokens per layer in both branches."""
+    c = CN()
+    # Number of prompt tokens per layer in the vision branch
+    c.N_CTX_VISION = n_ctx
+    # Number of context tokens per layer in the language branch
+    c.N_CTX_TEXT = n_ctx
+    # Words to initialise the language context with (used when N_CTX_TEXT <= 4)
+    c.CTX_INIT = "a photo of a"
+    # fp16, fp32, amp or bf16
+    c.PREC = "fp16"
+    # Prompted layers of the vision encoder (0 = no vision prompts)
+    c.PROMPT_DEPTH_VISION = 9
+    # Prompted layers of the text encoder (>= 1; 1 = layer-0 context only)
+    c.PROMPT_DEPTH_TEXT = 9
+    return c
 
 
 class ClassContext(nn.Module):
