@@ -217,12 +217,13 @@ class InstancePrompt(Trainer):
         c = self.method_cfg
         model = self.model
         pl = model.prompt_learner
-        labels, own = batch["label"], batch["index"]  # the loader's index is the image's instance id
+        labels = batch["label"]
         all_ids = torch.arange(pl.instance_ctx.shape[0], device=labels.device)
         text = model.encode(all_ids, pl.instance_labels)  # every instance prompt, once per step
-        # drawn for the whole global batch (as one process would), this process's rows kept
-        (every_label, every_own), rows = self.global_batch(labels, own)
-        picks = sample_picks(every_label, every_own, self._members(), c.PICKS_PER_CLASS)[rows]  # [B, n_cls, k]
+        # drawn for the whole global batch (as one process would), this process's rows kept; the loader's
+        # index is the image's instance id
+        every, rows = self.global_batch()
+        picks = sample_picks(every["label"], every["index"], self._members(), c.PICKS_PER_CLASS)[rows]  # [B, C, k]
         img = model.image_features(batch["img"])
         # index_select, not text[picks]: its backward accumulates the repeated picks in a fixed order, so runs
         # are bitwise reproducible (advanced indexing accumulates with threads on CPU)

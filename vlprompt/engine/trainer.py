@@ -74,6 +74,7 @@ class Trainer:
         self.max_epoch = cfg.OPTIM.MAX_EPOCH
         self.best_result = -float("inf")
         self._precomputed: Any = _NOTHING
+        self._global_batch: Optional[tuple[dict[str, Tensor], slice]] = None
         self.precision = Precision(resolve_precision(self._requested_precision(), self.device), self.device)
         self.build_data_loader()
         self.model = self.build_model()
@@ -183,17 +184,15 @@ class Trainer:
     def to_device(self, batch: dict[str, Any]) -> dict[str, Any]:
         return {k: v.to(self.device, non_blocking=True) if isinstance(v, Tensor) else v for k, v in batch.items()}
 
-    def global_batch(self, *tensors: Tensor) -> tuple[list[Tensor], slice]:
-        """``tensors`` (rows of this process's slice of the batch) for the whole global batch, and where this
-        slice's rows are in it. For a method whose random draws are per batch (e.g. picks per image): draw
-        them for the global batch on every process and keep this slice's rows, so that the draws (and the
-        generator's state) are those of a single process. With one process: ``tensors`` and ``slice(None)``."""
-        if dist.world_size() == 1:
-            return list(tensors), slice(None)
-        n = torch.tensor([tensors[0].shape[0]], device=tensors[0].device)
-        counts = dist.gather_rows(n).tolist()
-        start = sum(counts[: dist.rank()])
-        return [dist.gather_rows(t) for t in tensors], slice(start, start + counts[dist.rank()])
+    def global_batch(self) -> tuple[dict[str, Tensor], slice]:
+        """``{"label", "index"}`` of the whole global batch (all processes' slices, in order) and where this
+        process's rows are in it, for the step being taken. For a method whose random draws are per batch
+        (e.g. picks per image): draw them for the global batch in every process and keep this slice's rows,
+        so that the draws (and the generator's state) are those of one process. With one process: the batch's
+        own tensors and ``slice(None)``. Needs no communication (gathered once per step by the engine)."""
+        if self._global_batch is None:
+            raise RuntimeError("global_batch() is set by forward_backward for the compute_loss it calls")
+        return self._global_batch
 
     # ------------------------------------------------------------------ training
     def set_train_mode(self, train: bool) -> None:
@@ -210,6 +209,7 @@ class Trainer:
         if dist.world_size() > 1:
             return self._forward_backward_sharded(batch)
         batch = self.to_device(batch)
+        self._global_batch = {k: batch[k] for k in ("label", "index") if k in batch}, slice(None)
         with self.precision.autocast():
             out = self.compute_loss(batch)
         check_finite_loss(out["loss"])
@@ -224,7 +224,11 @@ class Trainer:
         are encoded split across processes unless some process has no image in this step (it runs no forward
         pass, so it cannot take part)."""
         count = 0 if batch is None else len(batch["label"])
-        counts = dist.gather_rows(torch.tensor([count], device=self.device)).tolist()
+        rows = (torch.stack([batch["label"], batch["index"]], dim=1) if batch is not None
+                else torch.zeros(0, 2, dtype=torch.long))
+        every, counts = dist.gather_rows_counted(rows.to(self.device))  # one gather: global rows and counts
+        start = sum(counts[: dist.rank()])
+        self._global_batch = {"label": every[:, 0], "index": every[:, 1]}, slice(start, start + count)
         total = sum(counts)
         if total == 0:  # no process could read an image of this batch
             return None

@@ -103,15 +103,20 @@ def all_reduce_sum(values: Tensor) -> Tensor:
 def gather_rows(t: Tensor) -> Tensor:
     """Every rank's ``t`` concatenated along dim 0 in rank order; ranks may hold different row counts,
     and no padding reaches the result."""
+    return gather_rows_counted(t)[0]
+
+
+def gather_rows_counted(t: Tensor) -> tuple[Tensor, list[int]]:
+    """:func:`gather_rows` and the number of rows each rank contributed."""
     if world_size() == 1:
-        return t
+        return t, [t.shape[0]]
     sizes = [torch.zeros(1, dtype=torch.long, device=t.device) for _ in range(world_size())]
     dist.all_gather(sizes, torch.tensor([t.shape[0]], dtype=torch.long, device=t.device))
     counts = [int(s) for s in sizes]
     padded = torch.cat([t, t.new_zeros((max(counts) - t.shape[0], *t.shape[1:]))]) if max(counts) > t.shape[0] else t
     parts = [torch.empty_like(padded) for _ in counts]
     dist.all_gather(parts, padded.contiguous())
-    return torch.cat([p[:c] for p, c in zip(parts, counts)])
+    return torch.cat([p[:c] for p, c in zip(parts, counts)]), counts
 
 
 def sum_gradients(params: Sequence[torch.nn.Parameter]) -> None:
