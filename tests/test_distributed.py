@@ -112,12 +112,14 @@ def test_collectives_are_exact_for_uneven_and_empty_slices(tmp_path):
 
 @pytest.mark.slow
 def test_two_processes_train_what_one_trains_and_resume(tmp_path):
-    """CoOp, CoCoOp, MaPLe and MetaProto: 1 vs 2 processes (gloo), and a 2-process run killed and resumed."""
-    p = subprocess.run([sys.executable, "-m", "vlprompt.testing.ddp_check", "--kill", "--workdir", str(tmp_path)],
-                       cwd=REPO, capture_output=True, text=True, timeout=900)
+    """CoOp, CoCoOp, MaPLe, MetaProto (episodes) and InstancePrompt (per-step picks and instance prompts): 1 vs 2
+    processes (gloo), and a 2-process run killed and resumed."""
+    trainers = ["CoOp", "CoCoOp", "MaPLe", "MetaProto", "InstancePrompt"]
+    p = subprocess.run([sys.executable, "-m", "vlprompt.testing.ddp_check", "--kill", "--workdir", str(tmp_path),
+                        "--trainers", *trainers], cwd=REPO, capture_output=True, text=True, timeout=900)
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
     rows = [line for line in p.stdout.splitlines() if line.startswith("| ") and "True" in line]
-    assert {r.split("|")[1].strip() for r in rows} == {"CoOp", "CoCoOp", "MaPLe", "MetaProto"} and len(rows) == 6
+    assert {r.split("|")[1].strip() for r in rows} == set(trainers) and len(rows) == 7
     log = (tmp_path / "MetaProto_2proc" / "log.txt").read_text()
     assert "Distributed: 2 processes (gloo)" in log
     assert log.count("epoch [1/2] batch [1/3]") == 1  # only rank 0 logs
