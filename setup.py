@@ -12,6 +12,7 @@ setup(
         "torch>=2.1",
         "torchvision>=0.16",
         "open_clip_torch>=2.23",
+        "huggingface_hub",  # offline lookups of open_clip's weights (vlprompt.clip.load)
         "yacs>=0.1.8",
         "ftfy",
         "regex",

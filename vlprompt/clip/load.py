@@ -6,11 +6,13 @@ builds QuickGELU towers.
 """
 from __future__ import annotations
 
+import contextlib
 import difflib
 import logging
 import os
+import socket
 import warnings
-from typing import Optional
+from typing import Iterator, Optional
 
 import open_clip
 import torch
@@ -34,6 +36,28 @@ OPENAI_NAMES = {
 }
 DEFAULT_CACHE_DIR = os.path.expanduser("~/.cache/clip")  # where the published code's clip._download puts files
 PRECISIONS = ("fp16", "fp32", "amp", "bf16")
+
+
+@contextlib.contextmanager
+def hub_offline_if_unreachable(host: str = "huggingface.co", timeout: float = 3.0) -> Iterator[None]:
+    """Within: when ``host`` cannot be reached, huggingface_hub looks in its local cache only, so a machine
+    without network gets the missing-weights message at once instead of a minute of download retries."""
+    try:
+        socket.create_connection((host, 443), timeout=timeout).close()
+        reachable = True
+    except OSError:
+        reachable = False
+    import huggingface_hub.constants as hub  # read at call time by hf_hub_download
+
+    if reachable or not hasattr(hub, "HF_HUB_OFFLINE") or hub.HF_HUB_OFFLINE:
+        yield
+        return
+    logger.info(f"{host} is unreachable: looking for the weights in the HuggingFace cache only")
+    hub.HF_HUB_OFFLINE = True
+    try:
+        yield
+    finally:
+        hub.HF_HUB_OFFLINE = False
 
 
 def _cast_dtype(precision: str) -> Optional[torch.dtype]:
@@ -97,8 +121,9 @@ def _load_openai_name(name: str, precision: str, cache_dir: str) -> nn.Module:
         return load_checkpoint_file(local, precision)
     hf = (open_clip.get_pretrained_cfg(arch, "openai") or {}).get("hf_hub", "")
     try:
-        model = open_clip.create_model(f"{arch}-quickgelu", pretrained="openai", precision="fp32", device="cpu",
-                                       require_pretrained=True)
+        with hub_offline_if_unreachable():
+            model = open_clip.create_model(f"{arch}-quickgelu", pretrained="openai", precision="fp32", device="cpu",
+                                           require_pretrained=True)
     except Exception as e:
         raise BackboneNotFoundError(
             f"CLIP weights for MODEL.BACKBONE.NAME '{name}' are not available offline.\n"
@@ -119,8 +144,9 @@ def _load_open_clip_pair(name: str, precision: str) -> nn.Module:
                           f"Similar: {close}. All: open_clip.list_models().")
     quick = pretrained == "openai" and not arch.endswith("-quickgelu")
     try:
-        model = open_clip.create_model(arch, pretrained=pretrained or None, precision="fp32", device="cpu",
-                                       force_quick_gelu=quick, require_pretrained=bool(pretrained))
+        with hub_offline_if_unreachable() if pretrained and not os.path.isfile(pretrained) else contextlib.nullcontext():
+            model = open_clip.create_model(arch, pretrained=pretrained or None, precision="fp32", device="cpu",
+                                           force_quick_gelu=quick, require_pretrained=bool(pretrained))
     except Exception as e:
         tags = open_clip.list_pretrained_tags_by_model(arch)
         raise BackboneNotFoundError(
