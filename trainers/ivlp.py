@@ -24,7 +24,8 @@ from __future__ import annotations
 from torch import Tensor, nn
 from yacs.config import CfgNode as CN
 
-from vlprompt.clip.independent_prompts import PUBLISHED_KEYS, IndependentPromptCLIP, independent_prompt_keys
+from vlprompt.clip.independent_prompts import (CHECKPOINT_FOLDER, PUBLISHED_KEYS, REBUILT_KEYS,
+                                               IndependentPromptCLIP, independent_prompt_keys)
 from vlprompt.engine import Trainer
 from vlprompt.registry import TRAINER_REGISTRY
 
@@ -42,8 +43,8 @@ class CustomCLIP(IndependentPromptCLIP):
 class IVLP(Trainer):
     log_keys = ("loss",)  # the published trainer logs the loss only
     #: rebuilt from the class names (published checkpoints also hold the frozen CLIP: skipped with a note)
-    ignored_checkpoint_keys = ("prompt_learner.token_prefix", "prompt_learner.token_suffix")
-    checkpoint_key_map = {"VLPromptLearner": PUBLISHED_KEYS}
+    ignored_checkpoint_keys = REBUILT_KEYS
+    checkpoint_key_map = {CHECKPOINT_FOLDER: PUBLISHED_KEYS}
 
     @staticmethod
     def add_config(cfg: CN) -> None:
@@ -53,7 +54,7 @@ class IVLP(Trainer):
         return CustomCLIP(self.cfg, self.classnames, self.load_clip())
 
     def checkpoint_modules(self) -> dict[str, nn.Module]:
-        return {"VLPromptLearner": self.model.prompts}
+        return {CHECKPOINT_FOLDER: self.model.prompts}
 
     def precompute(self) -> Tensor:
         return self.model.text_features().float()

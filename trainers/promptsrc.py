@@ -39,7 +39,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from yacs.config import CfgNode as CN
 
-from vlprompt.clip.independent_prompts import PUBLISHED_KEYS, IndependentPromptCLIP, independent_prompt_keys
+from vlprompt.clip.independent_prompts import (CHECKPOINT_FOLDER, PUBLISHED_KEYS, REBUILT_KEYS,
+                                               IndependentPromptCLIP, independent_prompt_keys)
 from vlprompt.clip.text import PromptedTextEncoder
 from vlprompt.clip.tokens import IMAGENET_TEMPLATES, tokenize
 from vlprompt.engine import Trainer
@@ -183,8 +184,8 @@ def promptsrc_losses(out: dict[str, Tensor], labels: Tensor, text_weight: float,
 class PromptSRC(Trainer):
     log_keys = ("loss",)  # the published trainer logs the loss only
     #: rebuilt from the class names (published checkpoints also hold the frozen CLIP: skipped with a note)
-    ignored_checkpoint_keys = ("prompt_learner.token_prefix", "prompt_learner.token_suffix")
-    checkpoint_key_map = {"VLPromptLearner": PUBLISHED_KEYS}
+    ignored_checkpoint_keys = REBUILT_KEYS
+    checkpoint_key_map = {CHECKPOINT_FOLDER: PUBLISHED_KEYS}
 
     @staticmethod
     def add_config(cfg: CN) -> None:
@@ -217,7 +218,7 @@ class PromptSRC(Trainer):
             self.gpa.load_state_dict(state["gpa"])
 
     def checkpoint_modules(self) -> dict[str, nn.Module]:
-        return {"VLPromptLearner": self.model.prompts}
+        return {CHECKPOINT_FOLDER: self.model.prompts}
 
     def compute_loss(self, batch: dict[str, Any]) -> dict[str, Tensor]:
         c = self.cfg.TRAINER.PROMPTSRC

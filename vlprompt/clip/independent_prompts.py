@@ -18,6 +18,9 @@ from .vision import PromptedImageEncoder
 #: checkpoint key map of :class:`IndependentVLPrompts` to the published keys (``prompt_learner.ctx``,
 #: ``text_encoder.transformer.resblocks.<l>.VPT_shallow``, ``image_encoder.VPT``, ...)
 PUBLISHED_KEYS = [("text_deep.", "text_encoder."), ("vision.", "image_encoder.")]
+#: the published checkpoint folder of these prompts, and the keys of published files rebuilt from the class names
+CHECKPOINT_FOLDER = "VLPromptLearner"
+REBUILT_KEYS = ("prompt_learner.token_prefix", "prompt_learner.token_suffix")
 
 
 def independent_prompt_keys(n_ctx: int) -> CN:

@@ -25,7 +25,7 @@ from yacs.config import CfgNode
 
 from vlprompt.clip.load import load_clip
 from vlprompt.data.manager import DataManager
-from vlprompt.errors import CheckpointError, ConfigError, TrainingDivergedError
+from vlprompt.errors import BadImageError, CheckpointError, ConfigError, TrainingDivergedError
 from vlprompt.utils import distributed as dist
 from vlprompt.utils.files import atomic_write
 
@@ -241,8 +241,8 @@ class Trainer:
                 local = {k: float(v.detach()) for k, v in out.items()}
                 self._loss_keys = list(local)
             elif not hasattr(self, "_loss_keys"):
-                raise TrainingDivergedError("no image of this process's first batch could be read; fix the dataset "
-                                            "(DATALOADER.SKIP_BAD_IMAGES) or run fewer processes")
+                raise BadImageError("no image of this process's first training batch could be read (all skipped by "
+                                    "DATALOADER.SKIP_BAD_IMAGES); restore the dataset's images or run fewer processes")
             else:
                 local = dict.fromkeys(self._loss_keys, 0.0)
             failed = out is not None and not bool(torch.isfinite(out["loss"].detach()))
