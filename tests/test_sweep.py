@@ -109,7 +109,7 @@ def test_xd_grid_gpus_and_default_configs(tmp_path):
     (["base2new", "--trainer", "CoOp", "--grid", "OPTIM.LR=1", "--grid", "OPTIM.LR=2"], ["OPTIM.LR twice"]),
     (["base2new", "--trainer", "CoOp", "OPTIM.LR"], ["OPTIM.LR", "KEY VALUE"]),
     (["base2new"], ["--trainer"]),
-    (["base2new", "--trainer", "ZeroshotCLIP"], ["ZeroshotCLIP", "--config"]),
+    (["base2new", "--trainer", "ZeroshotCLIP2", "--config", "vit_b1"], ["vit_b1", "vit_b16", "--config"]),
     (["base2new", "--trainer", "CoOp", "--root", "/no/such/folder"], ["/no/such/folder", "--root"]),
 ])
 def test_bad_input_is_one_error_line(argv, names, tmp_path, capsys):

@@ -119,7 +119,20 @@ class LinearProbeCLIP(Trainer):
         cfg.TRAINER.LINEARPROBE.PREC = "fp16"
 
     def build_model(self) -> nn.Module:
+        self.check_search_keys()
         return LinearProbeModel(self.load_clip(), self.num_classes)
+
+    def check_search_keys(self) -> None:
+        """Fail before the features are extracted on a search the fit could not run."""
+        lp = self.cfg.TRAINER.LINEARPROBE
+        if lp.SOLVER not in ("sklearn", "torch"):
+            raise ConfigError(f"TRAINER.LINEARPROBE.SOLVER must be sklearn or torch, got '{lp.SOLVER}'.")
+        if int(lp.NUM_STEP) < 1:
+            raise ConfigError(f"TRAINER.LINEARPROBE.NUM_STEP {lp.NUM_STEP}: the binary search needs at least 1 "
+                              "round; pass TRAINER.LINEARPROBE.NUM_STEP 1 or more")
+        if not lp.SEARCH_LIST or any(float(c) <= 0 for c in lp.SEARCH_LIST):
+            raise ConfigError(f"TRAINER.LINEARPROBE.SEARCH_LIST {list(lp.SEARCH_LIST)} must list positive C "
+                              "values, e.g. [1e6, 1e4, 1e2, 1.0]")
 
     def checkpoint_modules(self) -> dict[str, nn.Module]:
         return {"classifier": self.model.classifier}
@@ -169,10 +182,8 @@ class LinearProbeCLIP(Trainer):
                               "every class.")
         if lp.SOLVER == "sklearn":
             fit = sklearn_fitter(x_tr, y_tr, lp.MAX_ITER, lp.TOL)
-        elif lp.SOLVER == "torch":
+        else:  # torch (checked in build_model)
             fit = torch_fitter(x_tr, y_tr, lp.MAX_ITER, lp.TOL, self.device)
-        else:
-            raise ConfigError(f"TRAINER.LINEARPROBE.SOLVER must be sklearn or torch, got '{lp.SOLVER}'.")
         logger.info(f"Linear probe: {len(y_tr):,} train / {len(y_va):,} val features, solver {lp.SOLVER}")
         result = search_c(fit, x_va, y_va, list(lp.SEARCH_LIST), lp.NUM_STEP, log=logger.info)
         clf = result.classifier

@@ -14,9 +14,11 @@ def dataset_template(dataset: str) -> str:
     return CUSTOM_TEMPLATES.get(dataset, "a photo of a {}.")
 
 
-def ensemble_templates(dataset: str) -> list[str]:
-    """ZeroshotCLIP2's ensemble: the 7 selected ImageNet templates plus the dataset's own (not for ImageNet)."""
-    return IMAGENET_TEMPLATES_SELECT + ([] if dataset == "ImageNet" else [dataset_template(dataset)])
+def ensemble_templates(dataset: str, template: str = "") -> list[str]:
+    """ZeroshotCLIP2's ensemble: the 7 selected ImageNet templates plus the dataset's own (not for ImageNet),
+    or plus ``template`` when it is given."""
+    own = [template] if template else [] if dataset == "ImageNet" else [dataset_template(dataset)]
+    return IMAGENET_TEMPLATES_SELECT + own
 
 
 def zeroshot_text_features(encoder: PromptedTextEncoder, classnames: list[str], templates: list[str]) -> Tensor:

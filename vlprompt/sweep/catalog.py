@@ -19,6 +19,10 @@ TRAIN_PY = ROOT / "train.py"
 FEWSHOT_DATASETS = ["imagenet", "caltech101", "oxford_pets", "stanford_cars", "oxford_flowers", "food101",
                     "fgvc_aircraft", "sun397", "dtd", "eurosat", "ucf101"]
 DG_TARGETS = ["imagenetv2", "imagenet_sketch", "imagenet_a", "imagenet_r"]
+# Methods without learnable parameters: a sweep evaluates them (``--eval-only``) once, with the first seed
+EVAL_ONLY = {"ZeroshotCLIP": "vit_b16", "ZeroshotCLIP2": "vit_b16"}  # -> their default config
+# Trainers that read another trainer's configs (ZeroshotCLIP2 runs with ZeroshotCLIP's)
+CONFIG_FOLDER = {"ZeroshotCLIP2": "ZeroshotCLIP"}
 _SCRIPT_CALL = re.compile(r"^\s*(base2new_train|xd_train)\s+([A-Za-z]\w*)\s+(\S+)", re.M)
 
 
@@ -29,8 +33,9 @@ def _unknown(what: str, value: str, choices: list[str], fix: str) -> ConfigError
 
 
 def trainers() -> list[str]:
-    """Trainer names that have a config folder ``configs/trainers/<name>/``."""
-    return sorted(p.name for p in (ROOT / "configs" / "trainers").iterdir() if p.is_dir())
+    """Trainer names that have a config folder ``configs/trainers/<name>/`` (or read another's)."""
+    folders = {p.name for p in (ROOT / "configs" / "trainers").iterdir() if p.is_dir()}
+    return sorted(folders | {t for t, f in CONFIG_FOLDER.items() if f in folders})
 
 
 def check_trainer(name: str) -> str:
@@ -41,7 +46,7 @@ def check_trainer(name: str) -> str:
 
 def config_file(trainer: str, cfg: str) -> Path:
     """``configs/trainers/<trainer>/<cfg>.yaml`` (absolute); an unknown name lists the trainer's configs."""
-    path = ROOT / "configs" / "trainers" / trainer / f"{cfg}.yaml"
+    path = ROOT / "configs" / "trainers" / CONFIG_FOLDER.get(trainer, trainer) / f"{cfg}.yaml"
     if not path.is_file():
         names = sorted(p.stem for p in path.parent.glob("*.yaml"))
         raise _unknown(f"config for {trainer}", cfg, names, f"pass --config as a file name of {path.parent}")
@@ -60,6 +65,8 @@ def dataset_file(name: str, flag: str = "--datasets") -> Path:
 
 def default_config(trainer: str, protocol: str) -> str:
     """The CFG default of ``scripts/<method>/xd_train.sh`` (protocols xd, dg) or ``base2new_train.sh``."""
+    if trainer in EVAL_ONLY:
+        return EVAL_ONLY[trainer]
     found: dict[str, str] = {}
     for script in sorted((ROOT / "scripts").glob("*/*.sh")):
         for func, name, cfg in _SCRIPT_CALL.findall(script.read_text()):

@@ -28,13 +28,15 @@ if TYPE_CHECKING:
 logger = logging.getLogger("vlprompt.sweep")
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:  # one "Error:" line and exit code 2, like train.py
-        raise ConfigError(f"{message} (see python -m vlprompt.sweep --help)")
+class ArgumentParser(argparse.ArgumentParser):
+    """Bad arguments are one ``Error:`` line and exit code 2, like ``train.py``."""
+
+    def error(self, message: str) -> NoReturn:
+        raise ConfigError(f"{message} (see {self.prog} --help)")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="python -m vlprompt.sweep", description=__doc__.replace("``", ""),
+    p = ArgumentParser(prog="python -m vlprompt.sweep", description=__doc__.replace("``", ""),
                 formatter_class=argparse.RawDescriptionHelpFormatter,
                 epilog="Trailing KEY VALUE pairs (after all flags) are passed to every train.py call. "
                        "docs/SCALING.md has the details.")
@@ -43,14 +45,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", default="", help="method config name (default: that of the trainer's scripts)")
     p.add_argument("--datasets", nargs="+", default=[],
                    help="'all' (default) or names of configs/datasets/; for xd/dg: the evaluation targets")
-    p.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3], help="default 1 2 3")
     p.add_argument("--shots", nargs="+", type=int, default=[], help="default 16 (fewshot: 1 2 4 8 16)")
     p.add_argument("--source", default="imagenet", help="xd/dg: the training dataset")
     p.add_argument("--grid", action="append", default=[], metavar="KEY=v1,v2",
                    help="sweep a config key (repeatable: cartesian product); each point gets its own folder")
+    p.add_argument("--name", default="", help="sweep folder name (default <protocol>_<trainer>_<config>)")
+    add_run_flags(p)
+    return p
+
+
+def add_run_flags(p: argparse.ArgumentParser) -> None:
+    """The flags of every command that runs jobs (this one, ``vlprompt.sweep.paper``): seeds, folders, executor."""
+    p.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3], help="default 1 2 3")
     p.add_argument("--root", default=os.environ.get("DATA", ""), help="dataset folder (default: $DATA)")
     p.add_argument("--output", default="output", help="output folder (default: ./output)")
-    p.add_argument("--name", default="", help="sweep folder name (default <protocol>_<trainer>_<config>)")
     p.add_argument("--gpus-per-job", type=int, default=1, help="K > 1: each step runs under torchrun with K procs")
     p.add_argument("--dry-run", action="store_true", help="list the jobs, commands and folders; run nothing")
     p.add_argument("--table-only", action="store_true", help="only rebuild and print the table")
@@ -69,7 +77,6 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--no-wait", action="store_true", help="submit, print the job ids and exit")
     s.add_argument("--slurm-cluster", choices=["auto", "slurm", "local", "debug"], default="auto",
                    help=argparse.SUPPRESS)
-    return p
 
 
 def split_opts(argv: Sequence[str], parser: argparse.ArgumentParser) -> tuple[list[str], list[str]]:
@@ -99,36 +106,46 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                      args.gpus_per_job, args.name)
     sweep = build_sweep(spec)
     if args.dry_run:
-        return _dry_run(sweep)
+        return dry_run(sweep.jobs, sweep.folder)
     if args.table_only:
         return _report(sweep)
-    if not spec.root or not os.path.isdir(spec.root):
-        raise ConfigError(f"dataset root '{spec.root}' is not a folder; pass --root DIR or set DATA "
+    later = shlex.join([sys.executable, "-m", "vlprompt.sweep", *[a for a in flags if a != "--no-wait"],
+                        "--table-only", *opts])
+    done = run_pending(sweep.jobs, args, sweep.folder, later)
+    if done is None:
+        return 0
+    _report(sweep)
+    return log_failures(done, len(sweep.jobs))
+
+
+def run_pending(jobs: list[Job], args: argparse.Namespace, folder: str, later: str) -> Optional[list[JobResult]]:
+    """Run the unfinished ``jobs`` on the executor of ``args`` (logs under ``folder``) -> their results; None
+    when they were submitted to SLURM without waiting (``later``: the command that prints the table then)."""
+    if not args.root or not os.path.isdir(args.root):
+        raise ConfigError(f"dataset root '{args.root}' is not a folder; pass --root DIR or set DATA "
                           "(the folder holding dtd/, imagenet/, ...)")
     if args.workers is not None and args.workers < 1:
         raise ConfigError(f"--workers {args.workers} must be 1 or more")
-    slurm_opts = _slurm_options(args, sweep) if args.executor == "slurm" else None
-    states = [job.state for job in sweep.jobs]
-    pending = [job for job, state in zip(sweep.jobs, states) if state != "finished"]
-    logger.info(f"{sweep.folder}: {len(sweep.jobs)} jobs, {states.count('finished')} finished (skipped), "
+    slurm_opts = _slurm_options(args, folder) if args.executor == "slurm" else None
+    states = [job.state for job in jobs]
+    pending = [job for job, state in zip(jobs, states) if state != "finished"]
+    logger.info(f"{folder}: {len(jobs)} jobs, {states.count('finished')} finished (skipped), "
                 f"{states.count('resumable')} to resume, {states.count('new')} new; "
-                f"logs in {os.path.join(sweep.folder, 'logs')}")
+                f"logs in {os.path.join(folder, 'logs')}")
     if not pending:
-        done: list[JobResult] = []
-    elif slurm_opts is None:
+        return []
+    if slurm_opts is None:
         from vlprompt.sweep.local import run_local
 
-        done = _progress(len(pending), lambda cb: run_local(pending, args.workers, spec.gpus_per_job, cb))
-    else:
-        later = shlex.join([sys.executable, "-m", "vlprompt.sweep", *[a for a in flags if a != "--no-wait"],
-                            "--table-only", *opts])
-        done = _run_slurm(pending, slurm_opts, args.no_wait, later)
-        if done is None:
-            return 0
-    _report(sweep)
+        return _progress(len(pending), lambda cb: run_local(pending, args.workers, args.gpus_per_job, cb))
+    return _run_slurm(pending, slurm_opts, args.no_wait, later)
+
+
+def log_failures(done: list[JobResult], total: int) -> int:
+    """Log the failed jobs with their step, exit code, log and ``Error:`` line -> exit code (1 if any failed)."""
     failed = [r for r in done if not r.ok]
     if failed:
-        logger.info(f"{len(failed)} of {len(sweep.jobs)} jobs failed (fix the cause and re-run the same command: "
+        logger.info(f"{len(failed)} of {total} jobs failed (fix the cause and re-run the same command: "
                     "finished steps are skipped, unfinished runs resume):")
         for r in failed:
             how = f"killed by signal {-r.returncode}" if r.returncode < 0 else f"exit code {r.returncode}"
@@ -152,14 +169,14 @@ def _run_slurm(pending: list[Job], opts: "SlurmOptions", no_wait: bool, later: s
     return _progress(len(pending), lambda cb: slurm.wait(submitted, pending, poll, cb))
 
 
-def _slurm_options(args: argparse.Namespace, sweep: Sweep) -> "SlurmOptions":
+def _slurm_options(args: argparse.Namespace, folder: str) -> "SlurmOptions":
     """The ``SlurmOptions`` of the command line, checked (cluster found, ``--slurm-arg`` syntax)."""
     from vlprompt.sweep import slurm
 
-    return slurm.SlurmOptions(args.slurm_folder or os.path.join(sweep.folder, "slurm"), args.partition, args.time,
-                              sweep.spec.gpus_per_job, args.cpus_per_task, args.mem_gb, args.array_parallelism,
+    return slurm.SlurmOptions(args.slurm_folder or os.path.join(folder, "slurm"), args.partition, args.time,
+                              args.gpus_per_job, args.cpus_per_task, args.mem_gb, args.array_parallelism,
                               _key_values(args.slurm_arg), slurm.resolve_cluster(args.slurm_cluster),
-                              os.path.basename(sweep.folder))
+                              os.path.basename(folder))
 
 
 def _key_values(items: list[str]) -> dict[str, str]:
@@ -186,12 +203,12 @@ def _progress(total: int, body: Callable[[Callable[[JobResult], None]], list[Job
         return body(on_done)
 
 
-def _dry_run(sweep: Sweep) -> int:
-    steps = [step for job in sweep.jobs for step in job.steps]
+def dry_run(jobs: list[Job], folder: str) -> int:
+    steps = [step for job in jobs for step in job.steps]
     counts = {s: sum(step.state == s for step in steps) for s in ("finished", "resumable", "new")}
-    logger.info(f"{len(sweep.jobs)} jobs, {len(steps)} steps ({', '.join(f'{n} {s}' for s, n in counts.items())}); "
-                f"sweep folder {sweep.folder}")
-    for job in sweep.jobs:
+    logger.info(f"{len(jobs)} jobs, {len(steps)} steps ({', '.join(f'{n} {s}' for s, n in counts.items())}); "
+                f"sweep folder {folder}")
+    for job in jobs:
         logger.info(f"[{job.state}] job {job.name} (log {job.log})")
         for step in job.steps:
             logger.info(f"    [{step.state}] {step.name}: {shlex.join(step.command)}")
@@ -209,10 +226,12 @@ def _report(sweep: Sweep) -> int:
     return 0
 
 
-def run(argv: Optional[Sequence[str]] = None) -> None:
-    """Entry point: a user error is one ``Error:`` line and exit code 2 (as ``train.py``)."""
+def run(argv: Optional[Sequence[str]] = None, command: Optional[Callable[[Optional[Sequence[str]]], int]] = None
+        ) -> None:
+    """Entry point of ``command`` (default: this sweep's ``main``): a user error is one ``Error:`` line and exit
+    code 2 (as ``train.py``)."""
     try:
-        sys.exit(main(argv))
+        sys.exit((command or main)(argv))
     except VLPromptError as e:
         logger.error(f"Error: {user_message(e)}")
         sys.exit(2)

@@ -12,6 +12,7 @@ import re
 import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Callable
 
 from vlprompt.errors import ConfigError
 from vlprompt.sweep import catalog
@@ -148,7 +149,10 @@ def build_sweep(spec: SweepSpec) -> Sweep:
     config = spec.config or catalog.default_config(trainer, spec.protocol)
     cfg_file = catalog.config_file(trainer, config)
     check_opts(spec.opts)
-    spec = replace(spec, seeds=tuple(dict.fromkeys(spec.seeds)), shots=tuple(dict.fromkeys(spec.shots)))
+    seeds = tuple(dict.fromkeys(spec.seeds))
+    # an evaluation-only method gives the same result for every seed (the test splits do not depend on it)
+    spec = replace(spec, seeds=seeds[:1] if trainer in catalog.EVAL_ONLY else seeds,
+                   shots=tuple(dict.fromkeys(spec.shots)))
     if spec.gpus_per_job < 1:
         raise ConfigError(f"--gpus-per-job {spec.gpus_per_job} must be 1 or more")
     output = os.path.abspath(spec.output)
@@ -212,8 +216,10 @@ class _Context:
 
     def steps(self, dataset: str, shots: int, seed: int, point: str, grid_opts: list[str]) -> list[Step]:
         opts = list(self.spec.opts) + grid_opts
-        ep = ["--load-epoch", str(load_epoch(self.cfg_file, opts)), "--eval-only"]
         join = lambda *parts: os.path.join(self.output, *(p for p in parts if p))  # noqa: E731
+        if self.trainer in catalog.EVAL_ONLY:
+            return self._eval_only_steps(dataset, shots, seed, point, opts, join)
+        ep = ["--load-epoch", str(load_epoch(self.cfg_file, opts)), "--eval-only"]
         if self.spec.protocol == "base2new":
             common = (f"shots_{shots}", self.trainer, self.config, point, f"seed{seed}")
             base = join("base2new", "train_base", dataset, *common)
@@ -232,3 +238,21 @@ class _Context:
                 steps.append(self._step(f"test_{target}", folder, target, ["--model-dir", train] + ep + opts, "acc",
                                         shots, seed, point))
         return steps
+
+    def _eval_only_steps(self, dataset: str, shots: int, seed: int, point: str, opts: list[str],
+                         join: Callable[..., str]) -> list[Step]:
+        """A method without training: base2new evaluates base and new (``test_base``/``test_new`` folders);
+        the others evaluate all classes of the dataset (fewshot) or of the source and every target (xd, dg)."""
+        if self.spec.protocol == "base2new":
+            common = (f"shots_{shots}", self.trainer, self.config, point, f"seed{seed}")
+            return [self._step(f"test_{sub}", join("base2new", f"test_{sub}", dataset, *common), dataset,
+                               ["--eval-only", "DATASET.NUM_SHOTS", str(shots), "DATASET.SUBSAMPLE_CLASSES", sub]
+                               + opts, sub, shots, seed, point)
+                    for sub in ("base", "new")]
+        run = f"{self.config}_{shots}shots"
+        if self.spec.protocol == "fewshot":
+            return [self._step("test", join(dataset, self.trainer, run, point, f"seed{seed}"), dataset,
+                               ["--eval-only"] + opts, "acc", shots, seed, point)]
+        return [self._step(f"test_{target}", join("evaluation", self.trainer, run, point, target, f"seed{seed}"),
+                           target, ["--eval-only"] + opts, "acc", shots, seed, point)
+                for target in [self.spec.source] + _datasets(self.spec)]
