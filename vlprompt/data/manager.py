@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from typing import Callable, Sequence
 
 import torch
@@ -112,9 +113,34 @@ def loader_options(is_train: bool, num_workers: int) -> dict:
     draws its order and its workers' seeds from the global torch generator when an epoch starts, with fresh
     workers every epoch (persistent workers would carry their RNG state across epochs, which no checkpoint
     can restore); evaluation loaders draw from a private generator, so evaluating never shifts training."""
+    num_workers = capped_workers(num_workers)
     return dict(num_workers=num_workers, pin_memory=torch.cuda.is_available(),
                 persistent_workers=num_workers > 0 and not is_train,
                 generator=None if is_train else torch.Generator(), collate_fn=collate_skipping_bad)
+
+
+def available_cpus() -> int:
+    """CPUs this process may run on (its affinity mask, e.g. a SLURM allocation), else the machine's count."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+_capped_logged: set[tuple[int, int]] = set()
+
+
+def capped_workers(requested: int) -> int:
+    """``DATALOADER.NUM_WORKERS`` capped at the CPUs available, logged once (the published configs ask for 8
+    workers, which on a small machine only adds processes and torch's warning)."""
+    cpus = available_cpus()
+    if requested <= cpus:
+        return requested
+    if (requested, cpus) not in _capped_logged:
+        _capped_logged.add((requested, cpus))
+        logger.info(f"DATALOADER.NUM_WORKERS {requested} capped at the {cpus} CPUs available (without "
+                    "DATALOADER.PER_IMAGE_SEEDS True, training augmentations depend on the number of workers)")
+    return cpus
 
 
 class DataManager:

@@ -44,8 +44,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ap.add_argument("--dataset-config-file", required=True, help="configs/datasets/<name>.yaml")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--json", default="", help="write the lists here instead of printing a summary")
-    ap.add_argument("opts", nargs=argparse.REMAINDER, help="KEY VALUE overrides (DATASET.NUM_SHOTS 16 ...)")
-    args = ap.parse_args(argv)
+    ap.add_argument("opts", nargs="*", help="KEY VALUE overrides (DATASET.NUM_SHOTS 16 ...); flags may follow them")
+    args = ap.parse_intermixed_args(argv)
     plugins.load()
     cfg = setup_cfg(argparse.Namespace(root=args.root, dataset_config_file=args.dataset_config_file,
                                        seed=args.seed, opts=args.opts))

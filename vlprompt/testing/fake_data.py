@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import sys
 import zlib
 
 from PIL import Image
@@ -90,3 +91,68 @@ def build_roots(meta_dir: str, manifest_dir: str, out: str, only: list[str] | No
             else:
                 open(path, "wb").close()
     return names
+
+
+ROOTS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "tests", "data",
+                     "roots")
+
+
+def dataset_folders() -> dict[str, str]:
+    """``{dataset config name (dtd, imagenet_a, ...): its folder under the root (dtd, imagenet-adversarial)}`` for
+    every ``configs/datasets/*.yaml`` whose reader is registered."""
+    import yaml
+
+    from vlprompt import plugins
+    from vlprompt.registry import DATASET_REGISTRY
+
+    plugins.load()
+    folders = {}
+    configs = os.path.join(str(plugins.REPO_ROOT), "configs", "datasets")
+    for name in sorted(f[:-5] for f in os.listdir(configs) if f.endswith(".yaml")):
+        with open(os.path.join(configs, f"{name}.yaml")) as f:
+            reader = (yaml.safe_load(f) or {}).get("DATASET", {}).get("NAME", "")
+        if reader in DATASET_REGISTRY.names():
+            folders[name] = DATASET_REGISTRY.get(reader).dataset_dir
+    return folders
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m vlprompt.testing.fake_data --dataset dtd [...] --out DIR``: small synthetic datasets in the real
+    layouts (every class, a few tiny images each, the published split files), for a dry run without data."""
+    import argparse
+
+    from vlprompt.errors import ConfigError, user_message
+
+    ap = argparse.ArgumentParser(prog="python -m vlprompt.testing.fake_data",
+                                 description="Small synthetic datasets in the real layouts, for a dry run without "
+                                             "data (random tiny images: numbers are meaningless).")
+    ap.add_argument("--dataset", nargs="+", required=True, metavar="NAME",
+                    help="names of configs/datasets/*.yaml (dtd, oxford_pets, imagenet_a, ...) or 'all'")
+    ap.add_argument("--out", required=True, help="the dataset root to write (pass it as DATA or --root)")
+    args = ap.parse_args(argv)
+    folders = dataset_folders()
+    names = list(folders) if "all" in args.dataset else args.dataset
+    try:
+        wrong = [n for n in names if n not in folders]
+        if wrong:
+            import difflib
+
+            near = difflib.get_close_matches(wrong[0], list(folders), n=1)
+            raise ConfigError(f"unknown dataset '{wrong[0]}'{f' (did you mean {near[0]}?)' if near else ''}; "
+                              f"pass --dataset as some of: {', '.join(folders)} or all")
+        if not os.path.isdir(ROOTS):
+            raise ConfigError(f"{ROOTS} is missing: the synthetic layouts come with the repository's tests/ "
+                              "folder; install from a clone (pip install -e .)")
+    except ConfigError as e:
+        print(f"Error: {user_message(e)}", file=sys.stderr)
+        return 2
+    build_roots(os.path.join(ROOTS, "meta"), os.path.join(ROOTS, "manifests"), args.out,
+                only=sorted({folders[n] for n in names}))
+    for n in names:
+        print(f"{n}: {os.path.join(os.path.abspath(args.out), folders[n])}")
+    print(f"Pass the root as DATA={os.path.abspath(args.out)} (scripts) or --root (train.py).")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
