@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from conftest import REPO, repo_copy, run_script
 from vlprompt import cli
 from vlprompt.config.setup import get_cfg
+from vlprompt.errors import ConfigError
 from vlprompt.registry import TRAINER_REGISTRY
 
 OVERRIDES = ["INPUT.SIZE", "(64, 64)", "TRAINER.INSTANCEPROMPT.PREC", "fp32", "DATALOADER.NUM_WORKERS", "0",
@@ -121,3 +122,57 @@ def test_eval_only_reproduces_training_accuracy(dtd_root, tiny_clip, tmp_path):
              + opts[:-8] + ["DATASET.NUM_SHOTS", "1"] + OVERRIDES)  # another few-shot set: the checkpoint's prompts count
     acc = lambda p: re.findall(r"^\* accuracy: ([0-9.]+)%", p.read_text(), re.M)  # noqa: E731
     assert acc(ev / "log.txt") == acc(out / "log.txt")
+
+
+# ---------------------------------------------------------------- which prompts are a class's candidates
+def test_candidate_pool_topk_equals_brute_force(dtd_root, tiny_clip, tmp_path):
+    t = build(dtd_root, tiny_clip["rn"], tmp_path, "TRAINER.INSTANCEPROMPT.CANDIDATES", "all", "DATASET.NUM_SHOTS", "1",
+              "DATASET.SUBSAMPLE_CLASSES", "base")  # 24 instance prompts x 24 classes
+    model, pl = t.model, t.model.prompt_learner
+    n_inst, n_cls = pl.instance_ctx.shape[0], len(t.classnames)
+    with torch.no_grad():
+        pl.instance_ctx.normal_(std=0.5)  # distinct instance prompts, so that the top-k is a real choice
+        images = next(iter(t.dm.test_loader))["img"][:3]
+        t.forget_precomputed()
+        logits = t.model_inference(images)
+        # every (instance context, class name) pair encoded directly, class-major
+        pairs = model.encode(torch.arange(n_inst).repeat(n_cls), torch.arange(n_cls).repeat_interleave(n_inst))
+        feats = pairs.view(n_cls, n_inst, -1)
+        x = model.image_features(images)
+    ref = torch.zeros(3, n_cls)
+    for b in range(3):
+        for c in range(n_cls):
+            sims = (feats[c] @ x[b]).tolist()
+            best = sorted(range(n_inst), key=lambda j: -sims[j])[:4]  # 4 of the 24 pairs of class c
+            ref[b, c] = x[b] @ F.normalize(feats[c, best].mean(0), dim=0)
+    torch.testing.assert_close(logits, model.logit_scale.exp() * ref, rtol=1e-4, atol=1e-4)
+
+
+def test_literal_reading_at_shots_below_topk_is_the_class_mean(dtd_root, tiny_clip, tmp_path):
+    t = build(dtd_root, tiny_clip["rn"], tmp_path)  # 2 shots, TOPK 4: every own prompt is kept
+    assert t.method_cfg.CANDIDATES == "own"
+    model, pl = t.model, t.model.prompt_learner
+    with torch.no_grad():
+        pl.instance_ctx.normal_(std=0.5)
+        images = next(iter(t.dm.test_loader))["img"][:3]
+        t.forget_precomputed()
+        logits = t.model_inference(images)
+        labels = pl.instance_labels
+        text = model.encode(torch.arange(labels.numel()), labels)
+        means = torch.stack([F.normalize(text[labels == c].mean(0), dim=0) for c in range(len(t.classnames))])
+        ref = model.logit_scale.exp() * model.image_features(images) @ means.t()
+    torch.testing.assert_close(logits, ref, rtol=1e-4, atol=1e-4)
+
+
+def test_classes_without_own_prompts_use_the_pool_in_both_readings(dtd_root, tiny_clip, tmp_path):
+    t = build(dtd_root, tiny_clip["rn"], tmp_path)
+    pl = t.model.prompt_learner
+    n_inst = pl.instance_ctx.shape[0]
+    pl.instance_classnames = ["unseen" if name == t.classnames[0] else name for name in pl.instance_classnames]
+    for pool in (False, True):  # class 0 now has no instance prompt of its own (a new class of base-to-new)
+        ids, mask = t.model.candidates(pool=pool)
+        assert ids.shape == (47, n_inst) and torch.equal(ids[0], torch.arange(n_inst))
+        own_1 = [j for j, name in enumerate(pl.instance_classnames) if name == t.classnames[1]]
+        assert ids[1][mask[1]].tolist() == (list(range(n_inst)) if pool else own_1)
+    with pytest.raises(ConfigError, match="TRAINER.INSTANCEPROMPT.CANDIDATES"):
+        build(dtd_root, tiny_clip["rn"], tmp_path, "TRAINER.INSTANCEPROMPT.CANDIDATES", "pool")

@@ -10,16 +10,24 @@ cross-entropy over the cosine similarities to all picked prompts, the target bei
 prompt. All instance prompts are encoded once per step and gathered per image (exact and cheap); with
 several processes each encodes a slice of them, and each draws the picks of the whole global batch and
 keeps its rows.
-Inference: for each class keep the 4 prompts most similar to the test image and average their
-L2-normalised text features into the class representative; every prompt's text feature is
+Inference: for each class keep the TOPK prompts most similar to the test image among its candidates and
+average their L2-normalised text features into the class representative; every candidate's text feature is
 image-independent, so it is encoded once per evaluation and inference is a matrix product + top-k.
 
+Which prompts are a class's candidates (CANDIDATES) is the paper's open point. Default "own", the literal
+reading: the class's own instance prompts, i.e. its training images'. Then a class has exactly `shots`
+candidates, so whenever shots <= TOPK (the paper's 4 shots with top-4 included) every candidate is kept
+and inference is a fixed, image-independent class mean: the top-k selects per image only from 8 shots up.
+Option "all", the candidate-pool reading: every learned instance context paired with every class name
+(shots x training classes candidates per class), so top-k selects per image at any shot count; it encodes
+n_cls times more prompts at evaluation (cheap for the few-shot datasets, heavy for ImageNet-scale ones).
+Classes without instance prompts of their own (the new classes of base-to-new) always use the pool, since
+instance contexts carry no class by themselves; base classes follow CANDIDATES.
+
 Open choices (TRAINER.INSTANCEPROMPT keys, defaults from the spec): N_CTX_GLOBAL 4 with CTX_INIT
-"a photo of a"; N_CTX_INSTANCE 4 initialised N(0, 0.02); PICKS_PER_CLASS 2; TOPK 4; TARGET "instance"
-(option "class": any of the class's picks is right); INFERENCE "feature_mean" (option "context_mean":
-average the top-k instance contexts and re-encode, per image, much costlier). Classes without instance
-prompts of their own (the new classes of base-to-new) use every learned instance context with their
-class name as candidates (NEW_CLASS_CONTEXTS "all"), since instance contexts carry no class by themselves.
+"a photo of a"; N_CTX_INSTANCE 4 initialised N(0, 0.02); PICKS_PER_CLASS 2; TOPK 4; CANDIDATES "own";
+TARGET "instance" (option "class": any of the class's picks is right); INFERENCE "feature_mean" (option
+"context_mean": average the top-k instance contexts and re-encode, per image, much costlier).
 """
 from __future__ import annotations
 
@@ -147,19 +155,20 @@ class InstancePromptCLIP(PromptedCLIP):
     def image_features(self, images: Tensor) -> Tensor:
         return F.normalize(self.frozen_image_features(images).float(), dim=-1)
 
-    def candidates(self) -> tuple[Tensor, Tensor, Tensor]:
-        """Instance ids ``[n_cls, P]`` (-1 padded) of each evaluated class's candidate prompts: its own
-        instance prompts, or every instance context for classes that have none."""
+    def candidates(self, pool: bool = False) -> tuple[Tensor, Tensor]:
+        """Instance ids ``[n_cls, P]`` (-1 padded) of each evaluated class's candidate prompts (each instance
+        context with the class's name) and their mask: the class's own instance prompts, or every learned
+        instance context when ``pool`` or when the class has none (the new classes of base-to-new)."""
         pl = self.prompt_learner
         n_inst = pl.instance_ctx.shape[0]
         device = pl.instance_ctx.device
         own = [[j for j, name in enumerate(pl.instance_classnames) if name == c] for c in self.classnames]
-        lists = [ids if ids else list(range(n_inst)) for ids in own]
+        lists = [ids if ids and not pool else list(range(n_inst)) for ids in own]
         width = max(len(ids) for ids in lists)
         ids = torch.full((len(lists), width), -1, dtype=torch.long, device=device)
         for c, members in enumerate(lists):
             ids[c, : len(members)] = torch.tensor(members, device=device)
-        return ids, ids >= 0, torch.tensor([bool(o) for o in own], device=device)
+        return ids, ids >= 0
 
 
 @TRAINER_REGISTRY.register()
@@ -176,6 +185,9 @@ class InstancePrompt(Trainer):
         c.PICKS_PER_CLASS = 2
         # Prompts kept per class at inference
         c.TOPK = 4
+        # A class's candidate prompts at inference: "own" (its training images' instance prompts; with shots <= TOPK
+        # all are kept, a fixed class mean) or "all" (every instance context + the class name; new classes: always)
+        c.CANDIDATES = "own"
         # Training target: "instance" (the image's own prompt) or "class" (any pick of its class)
         c.TARGET = "instance"
         # "feature_mean" (average the top-k prompts' text features) or "context_mean" (average their contexts, re-encode)
@@ -194,6 +206,9 @@ class InstancePrompt(Trainer):
             raise ConfigError("TRAINER.INSTANCEPROMPT.INFERENCE must be 'feature_mean' or 'context_mean', "
                               f"got '{c.INFERENCE}'. Set TRAINER.INSTANCEPROMPT.INFERENCE feature_mean (or "
                               "context_mean).")
+        if c.CANDIDATES not in ("own", "all"):
+            raise ConfigError(f"TRAINER.INSTANCEPROMPT.CANDIDATES must be 'own' or 'all', got '{c.CANDIDATES}'. "
+                              "Set TRAINER.INSTANCEPROMPT.CANDIDATES own (or all).")
         labels = [d.label for d in self.dm.dataset.train_x]
         return InstancePromptCLIP(self.load_clip(), self.classnames, labels, c.N_CTX_GLOBAL, c.CTX_INIT,
                                   c.N_CTX_INSTANCE)
@@ -240,7 +255,7 @@ class InstancePrompt(Trainer):
     def precompute(self) -> tuple[Tensor, Tensor, Tensor]:
         """Every candidate prompt's text feature: ids ``[n_cls, P]``, mask, features ``[n_cls, P, E]``."""
         model = self.model
-        ids, mask, _ = model.candidates()
+        ids, mask = model.candidates(pool=self.method_cfg.CANDIDATES == "all")
         rows = torch.arange(ids.shape[0], device=ids.device).unsqueeze(1).expand_as(ids)
         flat_ids, flat_rows = ids[mask], rows[mask]
         step = self.method_cfg.MAX_TEXT_BATCH
