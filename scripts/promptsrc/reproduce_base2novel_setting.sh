@@ -1,11 +1,10 @@
 #!/bin/bash
-# Evaluate released PromptSRC base-to-new weights (WEIGHTSPATH/base/seed<SEED>) on the base and the new classes,
-# published arguments:
+# PromptSRC base-to-new reproduction, the published arguments (released weights WEIGHTSPATH/base/seed<SEED>, evaluated on
+# the base and the new classes into output/base2new/test_base/... and test_new/...):
 #   bash scripts/promptsrc/reproduce_base2novel_setting.sh DATASET SEED WEIGHTSPATH [KEY VALUE ...]
-# Without WEIGHTSPATH: train and evaluate that seed here. Then prints the Base/New/HM table.
+# Without WEIGHTSPATH: train on the base classes and test on the new ones here, for SEED or, with DATASET alone, for
+# each seed of SEEDS (default "1 2 3"):
+#   bash scripts/promptsrc/reproduce_base2novel_setting.sh DATASET [SEED] [KEY VALUE ...]
+# Then prints the Base/New/HM table of DATASET. Also read: CFG=vit_b16_c2_ep20_batch4_4+4ctx, SHOTS=16, LOADEP=OPTIM.MAX_EPOCH.
 source "$(dirname "$0")/../common.sh"
-DATASET=$1
-SEEDS=${2:-${SEEDS:-1 2 3}}
-WEIGHTSPATH=$3
-shift $(( $# < 3 ? $# : 3 ))
-reproduce PromptSRC vit_b16_c2_ep20_batch4_4+4ctx ${DATASET} "$@"
+reproduce PromptSRC vit_b16_c2_ep20_batch4_4+4ctx "$@"

@@ -23,6 +23,7 @@ DG_TARGETS = ["imagenetv2", "imagenet_sketch", "imagenet_a", "imagenet_r"]
 EVAL_ONLY = {"ZeroshotCLIP": "vit_b16", "ZeroshotCLIP2": "vit_b16"}  # -> their default config
 # Trainers that read another trainer's configs (ZeroshotCLIP2 runs with ZeroshotCLIP's)
 CONFIG_FOLDER = {"ZeroshotCLIP2": "ZeroshotCLIP"}
+_OWN_SCRIPTS = ("base2new_train.sh", "xd_train.sh")
 _SCRIPT_CALL = re.compile(r"^\s*(base2new_train|xd_train)\s+([A-Za-z]\w*)\s+(\S+)", re.M)
 
 
@@ -68,7 +69,10 @@ def default_config(trainer: str, protocol: str) -> str:
     if trainer in EVAL_ONLY:
         return EVAL_ONLY[trainer]
     found: dict[str, str] = {}
-    for script in sorted((ROOT / "scripts").glob("*/*.sh")):
+    # the method's own base2new_train.sh / xd_train.sh first: alias scripts (language-prompting/, ...) may call
+    # the same function with another config
+    scripts = sorted((ROOT / "scripts").glob("*/*.sh"), key=lambda p: (p.name not in _OWN_SCRIPTS, str(p)))
+    for script in scripts:
         for func, name, cfg in _SCRIPT_CALL.findall(script.read_text()):
             if name == trainer:
                 found.setdefault(func, cfg)

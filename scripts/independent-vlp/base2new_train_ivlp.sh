@@ -1,0 +1,4 @@
+#!/bin/bash
+# IVLP under the published folder name (scripts/independent-vlp/base2new_train_ivlp.sh = scripts/ivlp/base2new_train.sh):
+#   bash scripts/independent-vlp/base2new_train_ivlp.sh DATASET SEED [CFG=vit_b16_c2_ep5_batch4_2+2ctx] [SHOTS=16] [KEY VALUE ...]
+source "$(dirname "${BASH_SOURCE[0]}")/../ivlp/base2new_train.sh"

@@ -1,0 +1,6 @@
+#!/bin/bash
+# VPT few-shot on all classes (the published few-shot protocol), seeds SEEDS (default 1 2 3), then the accuracy table:
+#   bash scripts/vpt/few_shot.sh DATASET SHOTS [CFG=vit_b16_c2_ep5_batch4_4] [KEY VALUE ...]
+# SHOTS: a number, a list "1,2,4" or "all" (1 2 4 8 16). Folders: output/<DATASET>/VPT/<CFG>_<SHOTS>shots/seed<SEED>.
+source "$(dirname "$0")/../common.sh"
+few_shot VPT vit_b16_c2_ep5_batch4_4 "$@"
