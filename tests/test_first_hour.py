@@ -2,10 +2,13 @@
 overrides, and DATALOADER.NUM_WORKERS capped at the CPUs available."""
 import json
 import os
+import re
 import subprocess
 import sys
 
-from conftest import run_cli
+import pytest
+
+from conftest import REPO, repo_copy, run_cli, script_env
 from vlprompt.config.setup import get_cfg
 from vlprompt.data import manager
 from vlprompt.registry import DATASET_REGISTRY
@@ -68,3 +71,20 @@ def test_tiny_clip_command(tmp_path):
     p = subprocess.run([sys.executable, "-m", "vlprompt.testing.tiny_clip", "--spec", "vit", "--out", str(path)],
                        capture_output=True, text=True, timeout=300)
     assert p.returncode == 0 and path.stat().st_size > 0 and "content_sha256" in p.stdout, p.stderr
+
+
+@pytest.mark.slow
+def test_readme_try_it_without_data_runs_as_written(tmp_path):
+    """The README's three commands, as written (their /tmp/vlp folder moved into this test's folder)."""
+    text = (REPO / "README.md").read_text()
+    block = re.search(r"## Try it without data\n.*?```bash\n(.*?)```", text, re.S).group(1)
+    commands = [line.split("  #")[0].replace("/tmp/vlp", str(tmp_path / "vlp")) for line in block.splitlines()]
+    assert len(commands) == 3 and "scripts/maple/base2new_train.sh dtd 1" in commands[2]
+    work = repo_copy(tmp_path / "repo")
+    for command in commands:
+        p = subprocess.run(["bash", "-c", command], cwd=work, env=script_env(), capture_output=True, text=True,
+                           timeout=600)
+        assert p.returncode == 0, f"{command}\n{p.stdout[-2000:]}\n{p.stderr[-2000:]}"
+    run = work / "output/base2new/train_base/dtd/shots_16/MaPLe/vit_b16_c2_ep5_batch4_2ctx/seed1"
+    assert (run / "results.json").is_file() and (run / "MultiModalPromptLearner").is_dir()
+    assert str(run.relative_to(work)) in p.stdout  # the script says where its output went
