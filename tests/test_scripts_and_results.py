@@ -1,6 +1,7 @@
 """The published-style scripts and the results table, end to end through bash and train.py."""
 import subprocess
 
+import numpy as np
 import pytest
 
 from conftest import REPO, repo_copy, run_script, script_env
@@ -49,7 +50,9 @@ def test_results_table_mean_std_and_average(b2n_runs, capsys):
     g = groups[("dtd", "shots_2/CoOp/vit_b16_ep50_ctxv1")]
     assert sorted(g.base) == [1, 2] and sorted(g.new) == [1, 2]
     mb, mn = sum(g.base.values()) / 2, sum(g.new.values()) / 2
-    assert f"{mb:.2f} ± " in text and f"{mn:.2f} ± " in text and f"{results.harmonic_mean(mb, mn):.2f}" in text
+    sb, sn = (np.std(list(v.values())) for v in (g.base, g.new))  # population std (ddof 0), as parse_test_res.py
+    assert f"{mb:.2f} ± {sb:.2f}" in text and f"{mn:.2f} ± {sn:.2f}" in text
+    assert f"{results.harmonic_mean(mb, mn):.2f}" in text and "± = population std (ddof 0) over seeds" in text
     for fmt, marker in (("csv", "dataset,method,seeds,Base,New,HM"), ("markdown", "| dataset |"),
                         ("latex", r"\begin{tabular}")):
         assert results.main([root, "--format", fmt]) == 0

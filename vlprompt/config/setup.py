@@ -8,7 +8,7 @@ from typing import Any, Iterable, Sequence
 
 from yacs.config import CfgNode as CN
 
-from .defaults import get_cfg_default
+from .defaults import NO_EFFECT_KEYS, UNSUPPORTED_KEYS, get_cfg_default
 from vlprompt.errors import ConfigError  # noqa: F401 (re-exported)
 
 
@@ -49,6 +49,7 @@ def merge_from_file(cfg: CN, path: str) -> None:
         cfg.merge_from_other_cfg(loaded)
     except ValueError as e:
         raise ConfigError(f"{path}: {e}") from e
+    check_no_effect(cfg, _all_keys(loaded), path)
 
 
 def _check_keys(new: CN, cfg: CN, source: str, root: CN, prefix: str = "") -> None:
@@ -73,6 +74,27 @@ def merge_from_list(cfg: CN, opts: Sequence[str], source: str = "command line") 
         cfg.merge_from_list(opts)
     except ValueError as e:
         raise ConfigError(f"{source}: {e}") from e
+    check_no_effect(cfg, opts[0::2], f"the {source}")
+
+
+def _lookup(cfg: CN, key: str) -> Any:
+    node, leaf = _node(cfg, key)
+    return node[leaf]
+
+
+def check_no_effect(cfg: CN, keys: Iterable[str], source: str) -> None:
+    """Of ``keys`` (those ``source`` set), reject each one listed in NO_EFFECT_KEYS or UNSUPPORTED_KEYS
+    (defaults.py) whose value now differs from its default: a ConfigError naming key, value, why and source."""
+    default = get_cfg_default()
+    for key in keys:
+        for table, verb in ((NO_EFFECT_KEYS, "has no effect"), (UNSUPPORTED_KEYS, "is not supported")):
+            why = next((w for k, w in table.items() if key == k or (k.endswith(".") and key.startswith(k))), None)
+            if why is None or isinstance(_lookup(cfg, key), CN):
+                continue
+            value = _lookup(cfg, key)
+            if value != _lookup(default, key):
+                shown = list(value) if isinstance(value, (tuple, list)) else value
+                raise ConfigError(f"{key} {shown} {verb} in VLPrompt ({why}); remove it from {source}")
 
 
 def add_plugin_configs(cfg: CN) -> None:
@@ -114,6 +136,10 @@ def setup_cfg(args: argparse.Namespace) -> CN:
 
 def check_cfg(cfg: CN) -> None:
     """Reject values no run can use, before any dataset or CLIP is loaded."""
+    init = cfg.MODEL.INIT_WEIGHTS
+    if init and not os.path.exists(init):
+        raise ConfigError(f"MODEL.INIT_WEIGHTS {init}: no such file or folder; give a checkpoint file (e.g. "
+                          "<run>/prompt_learner/model.pth.tar-<epoch>) or the output folder of a training run.")
     shots = cfg.DATASET.NUM_SHOTS
     if shots == 0 or shots < -1:
         raise ConfigError(f"DATASET.NUM_SHOTS must be -1 (all images) or >= 1, got {shots}. "
@@ -137,6 +163,7 @@ def _apply_flags(cfg: CN, args: argparse.Namespace) -> None:
         if value:  # empty strings mean "not given", as in the published train.py
             node, leaf = _node(cfg, key)
             node[leaf] = value
+            check_no_effect(cfg, [key], f"the command line (--{flag.replace('_', '-')})")
     seed = getattr(args, "seed", None)
     if seed is not None:  # seed 0 is a seed
         cfg.SEED = seed

@@ -14,7 +14,7 @@ from typing import Any, Iterable
 import torch
 from torch import nn
 
-from vlprompt.errors import CheckpointError
+from vlprompt.errors import CheckpointError, ConfigError
 from vlprompt.utils.files import atomic_write, sha256_bytes, torch_bytes
 
 logger = logging.getLogger(__name__)
@@ -91,6 +91,39 @@ def latest_checkpoint(directory: str) -> str | None:
         logger.warning(f"{pointer} names {path}, which does not exist; using the newest checkpoint of the folder")
     files = epoch_files(directory)
     return files[max(files)] if files else None
+
+
+def init_weight_files(path: str, modules: Iterable[str], required: Iterable[str] = ()) -> dict[str, str]:
+    """The checkpoint file of each module that MODEL.INIT_WEIGHTS ``path`` gives: ``{module name: file}``.
+
+    ``path`` is a checkpoint file (loaded into the module named by its folder, e.g. ``<run>/prompt_learner/
+    model.pth.tar-5``, or into the only module), a run folder (each ``<run>/<module>/`` gives its newest epoch,
+    the file named by its ``checkpoint`` pointer) or a module folder. ``required`` modules must be found.
+    """
+    modules, key = list(modules), "MODEL.INIT_WEIGHTS"
+    if os.path.isfile(path):
+        parent = os.path.basename(os.path.dirname(os.path.abspath(path)))
+        if parent in modules:
+            return {parent: path}
+        if len(modules) == 1:
+            return {modules[0]: path}
+        raise ConfigError(f"{key} {path} is one file, but this method checkpoints several modules ({modules}): "
+                          f"give the run folder, or a file inside <run>/<module>/.")
+    if not os.path.isdir(path):
+        raise ConfigError(f"{key} {path}: no such file or folder; give a checkpoint file (e.g. "
+                          f"<run>/{modules[0] if modules else 'prompt_learner'}/model.pth.tar-<epoch>) or the output "
+                          "folder of a training run.")
+    found = {name: f for name in modules if (f := latest_checkpoint(os.path.join(path, name)))}
+    if not found and (os.path.basename(os.path.abspath(path)) in modules or len(modules) == 1):
+        name = os.path.basename(os.path.abspath(path))
+        name = name if name in modules else modules[0]
+        found = {name: f} if (f := latest_checkpoint(path)) else {}
+    missing = [name for name in required if name not in found]
+    if not found or missing:
+        expected = ", ".join(f"{name}/model.pth.tar-<epoch>" for name in (missing or modules))
+        raise ConfigError(f"{key} {path}: no checkpoint of {missing or modules} in this folder (expected {expected} "
+                          f"under it); it holds {sorted(os.listdir(path)) or 'nothing'}.")
+    return found
 
 
 def load_state_dict_checked(module: nn.Module, state_dict: dict[str, torch.Tensor], source: str,

@@ -29,9 +29,9 @@ from vlprompt.errors import BadImageError, CheckpointError, ConfigError, Trainin
 from vlprompt.utils import distributed as dist
 from vlprompt.utils.files import atomic_write
 
-from .checkpoint import load_checkpoint
+from .checkpoint import init_weight_files, load_checkpoint
 from .checkpoint_keys import KeyMap, load_published, to_published
-from .evaluator import Classification
+from .evaluator import Classification, result_lines, save_confusion_matrix
 from .failpoints import failpoint
 from .losses import classification_loss
 from .hooks import (BestValHook, CheckpointHook, HookBase, LogHook, LRSchedulerHook, ParamGuardHook,
@@ -81,6 +81,8 @@ class Trainer:
         self.model.to(self.device)
         self.learnable = [p for p in self.model.parameters() if p.requires_grad]
         logger.info(f"# learnable params: {sum(p.numel() for p in self.learnable):,}")
+        if cfg.MODEL.INIT_WEIGHTS:
+            self.load_init_weights(cfg.MODEL.INIT_WEIGHTS)
         self.optim = build_optimizer(self.learnable, cfg.OPTIM) if self.learnable else None
         self.sched = build_lr_scheduler(self.optim, cfg.OPTIM) if self.optim is not None else None
         self.evaluator = Classification(self.num_classes)
@@ -340,16 +342,13 @@ class Trainer:
         if dist.world_size() > 1:  # each process evaluated a slice of the split
             self.evaluator.gather(lambda t: dist.gather_rows(t.to(self.device)).cpu())
         r = self.evaluator.evaluate()
-        lines = ["=> result", f"* total: {r['total']:,}", f"* correct: {r['correct']:,}",
-                 f"* accuracy: {r['accuracy']:.1f}%", f"* error: {r['error_rate']:.1f}%",
-                 f"* macro_f1: {r['macro_f1']:.1f}%"]
-        if self.cfg.TEST.PER_CLASS_RESULT:
-            lines.append("=> per-class result")
-            for label, acc in sorted(r["perclass_accuracy"].items()):
-                lines.append(f"* class: {label} ({self.lab2cname.get(label, '')})\tacc: {acc:.1f}%")
-        logger.info("\n".join(lines))
+        logger.info("\n".join(result_lines(r, self.lab2cname, self.cfg.TEST.PER_CLASS_RESULT)))
         self.call_hooks("after_eval", split, r)
         if final:
+            if self.cfg.TEST.COMPUTE_CMAT and self.output_dir and self.is_main:
+                paths = save_confusion_matrix(self.evaluator.confusion_matrix(), self.lab2cname, self.output_dir)
+                logger.info(f"Confusion matrix (rows: true class, normalised per row) is saved to {paths[0]} "
+                            f"(and, with class names, {paths[1]})")
             self._write_results(split, r, time.time() - started)
         return float(r["accuracy"])
 
@@ -423,10 +422,34 @@ class Trainer:
         elif first.get("val_result") is not None:
             self.best_result = float(first["val_result"])
 
+    def load_init_weights(self, path: str) -> None:
+        """MODEL.INIT_WEIGHTS (Dassl's key): start from the weights saved at ``path``, a checkpoint file or a run
+        folder (``checkpoint.init_weight_files``). Not a resume: the optimizer, schedule and epochs start afresh
+        (and a checkpoint of this run's own output folder, if any, is resumed over these weights)."""
+        modules = self.checkpoint_modules()
+        if not self.learnable or not modules:
+            raise ConfigError(f"MODEL.INIT_WEIGHTS {path} has no effect in VLPrompt ({type(self).__name__} trains no "
+                              "weights by gradient steps); remove it from the config file or the command line")
+        files = init_weight_files(path, modules, required=self.inference_modules())
+        self.forget_precomputed()
+        for name, file in files.items():
+            ckpt = load_checkpoint(file)
+            state = ckpt["state_dict"] if isinstance(ckpt.get("state_dict"), dict) else ckpt  # or a bare state dict
+            self.load_module_state(name, modules[name], state, file)
+            logger.info(f'Initial weights (MODEL.INIT_WEIGHTS): loaded {name} from "{file}" (epoch = '
+                        f'{ckpt.get("epoch")}); optimizer, schedule and epochs start afresh')
+        for name in modules.keys() - files.keys():
+            logger.info(f"Initial weights (MODEL.INIT_WEIGHTS): {path} holds no {name}; it starts as initialised")
+
     def load_model(self, directory: str, epoch: Optional[int] = None) -> None:
-        """Load the weights saved at ``epoch`` (default: the best-val model) from a run folder."""
+        """Load the weights saved at ``epoch`` (default: the best-val model) from a run folder. Without a folder,
+        a run given MODEL.INIT_WEIGHTS evaluates those weights (Dassl's eval-only without --model-dir)."""
         modules = self.inference_modules()
         if not modules:
+            return
+        if not directory and self.cfg.MODEL.INIT_WEIGHTS:
+            logger.info(f"No --model-dir: evaluating the MODEL.INIT_WEIGHTS weights ({self.cfg.MODEL.INIT_WEIGHTS})")
+            self.evaluated = {"checkpoint": f"MODEL.INIT_WEIGHTS {self.cfg.MODEL.INIT_WEIGHTS}"}
             return
         if not directory:
             raise CheckpointError(f"{type(self).__name__} has learned weights to load: pass --model-dir (the "

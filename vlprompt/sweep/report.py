@@ -24,9 +24,9 @@ def write_report(sweep: Sweep) -> tuple[str, list[str]]:
     paths = [os.path.join(sweep.folder, name) for name in ("table.csv", "table.md", "table.png")]
     for path, fmt in zip(paths, ("csv", "markdown")):
         with open(path, "w", encoding="utf-8") as f:
-            f.write(results.render(header, rows, fmt=fmt))
+            f.write(results.render(header, rows, fmt=fmt, note=results.spread_note()))
     plot(sweep, paths[2])
-    return results.render(header, rows), paths
+    return results.render(header, rows, note=results.spread_note()), paths
 
 
 def _means(steps: list[Step]) -> dict[tuple[str, str, int, str], float]:
