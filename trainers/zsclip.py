@@ -38,6 +38,7 @@ class ZeroshotModel(PromptedCLIP):
 @TRAINER_REGISTRY.register()
 class ZeroshotCLIP(Trainer):
     precision_node = "COOP"  # run with the CoOp configs, as the published zeroshot.sh
+    learns_weights = False
 
     @staticmethod
     def add_config(cfg: CN) -> None:

@@ -4,19 +4,16 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from typing import Optional, Sequence
+from typing import TYPE_CHECKING, Optional, Sequence
 
-import torch
-from yacs.config import CfgNode
-
-from vlprompt import plugins
-from vlprompt.config import setup_cfg
-from vlprompt.engine.run_folder import open_run_folder, release_lock, run_identity
-from vlprompt.registry import TRAINER_REGISTRY
-from vlprompt.utils import distributed
+from vlprompt.utils.launch import launched_rank, launched_world_size
 from vlprompt.utils.logging import setup_logger
-from vlprompt.utils.seed import set_random_seed
 
+if TYPE_CHECKING:
+    from yacs.config import CfgNode
+
+# torch, the plugins and the engine are imported once the command line has been checked (vlprompt.preflight):
+# --help and mistakes in the command line or the file system come back in a fraction of a second
 logger = logging.getLogger("vlprompt")
 _opened = [False]  # this process got past claiming the output folder (its errors are then its own)
 
@@ -49,11 +46,19 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     # with torchrun, every process parses and checks the same command; process 0 claims the output folder
     # and is the only one that logs to it (the others print warnings and errors only)
-    setup_logger(level=logging.INFO if distributed.launched_rank() == 0 else logging.WARNING)
+    setup_logger(level=logging.INFO if launched_rank() == 0 else logging.WARNING)
     args = build_parser().parse_args(argv)
+    from vlprompt.preflight import check_command_line
+
+    check_command_line(args)
+    from vlprompt import plugins
+    from vlprompt.config import setup_cfg
+    from vlprompt.engine.run_folder import release_lock, run_identity
+    from vlprompt.utils import distributed
+
     plugins.load(args.plugins)
     cfg = setup_cfg(args)
-    if distributed.launched_world_size() > 1:
+    if launched_world_size() > 1:
         cfg = _distributed_cfg(cfg)
     created_group = distributed.init_from_env(cfg.USE_CUDA)
     identity = run_identity(cfg, args.eval_only, args.model_dir, args.load_epoch)
@@ -79,7 +84,9 @@ def _distributed_cfg(cfg: CfgNode) -> CfgNode:
 
 def _open_run_folder_on_main(cfg: CfgNode, identity: dict, overwrite: bool) -> None:
     """Process 0 claims the output folder; the others wait for it and stop with its error, if any."""
+    from vlprompt.engine.run_folder import open_run_folder
     from vlprompt.errors import RunFolderError, VLPromptError
+    from vlprompt.utils import distributed
 
     error: Optional[Exception] = None
     if distributed.is_main():
@@ -96,6 +103,17 @@ def _open_run_folder_on_main(cfg: CfgNode, identity: dict, overwrite: bool) -> N
 
 
 def _run(args: argparse.Namespace, cfg: CfgNode) -> int:
+    import torch
+
+    from vlprompt.errors import CheckpointError
+    from vlprompt.registry import TRAINER_REGISTRY
+    from vlprompt.utils import distributed
+    from vlprompt.utils.seed import set_random_seed
+
+    trainer_cls = TRAINER_REGISTRY.get(cfg.TRAINER.NAME)
+    if args.eval_only and not args.model_dir and not cfg.MODEL.INIT_WEIGHTS and trainer_cls.learns_weights:
+        raise CheckpointError(f"{cfg.TRAINER.NAME} has learned weights to load: pass --model-dir (the --output-dir "
+                              "of a training run) and --load-epoch.")
     if distributed.is_main():
         setup_logger(cfg.OUTPUT_DIR)
     if distributed.world_size() > 1:
@@ -112,7 +130,6 @@ def _run(args: argparse.Namespace, cfg: CfgNode) -> int:
         for key in sorted(vars(args)):
             logger.info(f"{key}: {getattr(args, key)}")
         logger.info(f"************\n** Config **\n************\n{cfg}")
-    trainer_cls = TRAINER_REGISTRY.get(cfg.TRAINER.NAME)
     logger.info(f"Loading trainer: {cfg.TRAINER.NAME}")
     trainer = trainer_cls(cfg)
     if args.eval_only:
@@ -133,7 +150,7 @@ def run(argv: Optional[Sequence[str]] = None) -> None:
         sys.exit(main(argv))
     except VLPromptError as e:
         # until the output folder is open, every process meets the same errors: process 0 prints them
-        if distributed.launched_rank() == 0 or _opened[0]:
-            where = f"[rank {distributed.launched_rank()}] " if distributed.launched_rank() > 0 else ""
+        if launched_rank() == 0 or _opened[0]:
+            where = f"[rank {launched_rank()}] " if launched_rank() > 0 else ""
             logging.getLogger("vlprompt").error(f"{where}Error: {user_message(e)}")
         sys.exit(2)

@@ -49,20 +49,27 @@ def _import_file(path: Path) -> None:
     setattr(package, path.stem, module)
 
 
-def load(extra: Iterable[str | os.PathLike] = ()) -> None:
-    """Import every ``*.py`` (not starting with ``_``) of the plugin folders, each once."""
+def plugin_files(extra: Iterable[str | os.PathLike] = ()) -> list[Path]:
+    """The ``*.py`` files (not starting with ``_``) of the plugin folders: the repo's, ``VLPROMPT_PLUGINS``'s and
+    ``extra``'s (``--plugins``), in import order."""
     folders = list(DEFAULT_FOLDERS)
     env = os.environ.get("VLPROMPT_PLUGINS", "")
     folders += [Path(p) for p in env.split(os.pathsep) if p]
     folders += [Path(p) for p in extra]
+    files = []
     for folder in folders:
         folder = folder.resolve()
         if not folder.is_dir():
             raise ConfigError(f"Plugin folder {folder} does not exist (from --plugins or VLPROMPT_PLUGINS). Pass "
                               "an existing folder of trainer/dataset .py files, or fix VLPROMPT_PLUGINS "
                               f"(folders separated by '{os.pathsep}').")
-        for path in sorted(folder.glob("*.py")):
-            if path.name.startswith("_") or path in _loaded:
-                continue
+        files += [p for p in sorted(folder.glob("*.py")) if not p.name.startswith("_")]
+    return files
+
+
+def load(extra: Iterable[str | os.PathLike] = ()) -> None:
+    """Import every plugin file (:func:`plugin_files`), each once."""
+    for path in plugin_files(extra):
+        if path not in _loaded:
             _loaded.add(path)
             _import_file(path)

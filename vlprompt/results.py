@@ -27,16 +27,22 @@ from typing import Iterable, Iterator, Optional
 
 import numpy as np
 
+from vlprompt.utils.logging import log_files
+
 ACC_RE = re.compile(r"^\* accuracy: ([0-9.]+)%", re.M)
 SEED_RE = re.compile(r"^seed(\d+)$")
 BASE_DIRS = {"train_base": "base", "test_base": "base", "test_new": "new"}
 
 
 def read_accuracy(log_path: str, keyword: str = "accuracy") -> Optional[float]:
-    """The last ``* <keyword>: x%`` of a log (None if it has none)."""
+    """The last ``* <keyword>: x%`` of a log (None if it has none). For a run folder's ``log.txt``, its later
+    attempts' ``log.txt-<date-time>`` files are read after it (a resumed run ends in the newest one)."""
     pattern = ACC_RE if keyword == "accuracy" else re.compile(rf"^\* {re.escape(keyword)}: ([0-9.]+)%", re.M)
-    with open(log_path, encoding="utf-8", errors="replace") as f:
-        found = pattern.findall(f.read())
+    paths = log_files(os.path.dirname(log_path)) if os.path.basename(log_path) == "log.txt" else [log_path]
+    found = []
+    for path in paths:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            found += pattern.findall(f.read())
     return float(found[-1]) if found else None
 
 

@@ -33,17 +33,31 @@ def _unknown_key_error(key: str, cfg: CN, source: str) -> ConfigError:
                        "Valid keys are listed in vlprompt/config/defaults.py and each trainer's add_config.")
 
 
-def merge_from_file(cfg: CN, path: str) -> None:
-    """Merge a YAML file into ``cfg``; unknown keys raise a ConfigError naming the nearest valid key."""
+def _file_not_found(path: str) -> ConfigError:
+    """The missing config file, with the nearest file of its folder and that folder's YAML files."""
+    folder, name = os.path.split(path)
+    names = sorted(f for f in os.listdir(folder or ".") if f.endswith(".yaml")) if os.path.isdir(folder or ".") else []
+    near = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
+    hint = f" (did you mean {os.path.join(folder, near[0])}?)" if near else ""
+    listing = (f"; the files there: {', '.join(n[:-5] for n in names)}" if names else
+               " (relative paths start from the current folder; the published files are under configs/trainers/ "
+               "and configs/datasets/)")
+    return ConfigError(f"Config file not found: {path}{hint}{listing}")
+
+
+def merge_from_file(cfg: CN, path: str, method_sections: bool = True) -> None:
+    """Merge a YAML file into ``cfg``; unknown keys raise a ConfigError naming the nearest valid key.
+    ``method_sections`` False: leave out the ``TRAINER.<METHOD>`` sections (a check before the plugins exist)."""
     if not os.path.isfile(path):
-        raise ConfigError(f"Config file not found: {path}. Check the path given to --config-file / "
-                          "--dataset-config-file (relative paths start from the current folder; the published "
-                          "files are under configs/trainers/ and configs/datasets/).")
+        raise _file_not_found(path)
     with open(path, encoding="utf-8") as f:
         try:
             loaded = cfg.load_cfg(f)
         except Exception as e:  # yaml syntax errors
             raise ConfigError(f"{path}: cannot parse YAML ({e})") from e
+    if not method_sections and isinstance(loaded.get("TRAINER"), CN):
+        for key in [k for k in loaded.TRAINER if k not in cfg.TRAINER]:
+            del loaded.TRAINER[key]
     _check_keys(loaded, cfg, path, root=cfg)
     try:
         cfg.merge_from_other_cfg(loaded)
@@ -119,19 +133,32 @@ def get_cfg(opts: Iterable[str] = ()) -> CN:
     return cfg
 
 
-def setup_cfg(args: argparse.Namespace) -> CN:
-    """The published ``train.py`` merge order, returning a frozen config."""
+def setup_cfg(args: argparse.Namespace, method_sections: bool = True) -> CN:
+    """The published ``train.py`` merge order, returning a frozen config. ``method_sections`` False: without the
+    plugins' sections and the ``TRAINER.<METHOD>.*`` keys of files and overrides, which needs no plugin (and no
+    torch): every other key, value and file is checked (``vlprompt.preflight``)."""
     cfg = get_cfg_default()
-    add_plugin_configs(cfg)
+    if method_sections:
+        add_plugin_configs(cfg)
     if getattr(args, "dataset_config_file", ""):
-        merge_from_file(cfg, args.dataset_config_file)
+        merge_from_file(cfg, args.dataset_config_file, method_sections)
     if getattr(args, "config_file", ""):
-        merge_from_file(cfg, args.config_file)
+        merge_from_file(cfg, args.config_file, method_sections)
     _apply_flags(cfg, args)
-    merge_from_list(cfg, getattr(args, "opts", None) or [])
+    opts = list(getattr(args, "opts", None) or [])
+    if not method_sections:  # the plugins' keys wait for the plugins; an odd last item stays, to be reported
+        pairs = list(zip(opts[0::2], opts[1::2]))
+        opts = [x for k, v in pairs if not _method_key(k) for x in (k, v)] + opts[2 * len(pairs):]
+    merge_from_list(cfg, opts)
     check_cfg(cfg)
     cfg.freeze()
     return cfg
+
+
+def _method_key(key: str) -> bool:
+    """``TRAINER.<METHOD>.<KEY>``: a key of a plugin's section."""
+    parts = key.split(".")
+    return len(parts) > 2 and parts[0] == "TRAINER"
 
 
 def check_cfg(cfg: CN) -> None:

@@ -40,6 +40,7 @@ from .meters import MetricMeter
 from .optim import build_lr_scheduler, build_optimizer, lr_factor
 from .precision import Precision, resolve_precision
 from .run_state import ResumePoint, RunCheckpointer, capture_rng, restore_rng
+from .run_folder import config_hash
 
 logger = logging.getLogger(__name__)
 _NOTHING = object()  # nothing precomputed since the weights last changed
@@ -50,6 +51,8 @@ class Trainer:
 
     #: config node under TRAINER whose PREC key sets the precision (default: the upper-cased class name)
     precision_node: Optional[str] = None
+    #: False for a method with nothing to learn (zero-shot CLIP): it evaluates without --model-dir
+    learns_weights: bool = True
     #: keys of saved state dicts (published names) that are rebuilt from the class names and never loaded
     ignored_checkpoint_keys: tuple[str, ...] = ("token_prefix", "token_suffix")
     #: per checkpointed module, ``(our key prefix, published key prefix)`` renames applied when saving and
@@ -64,6 +67,7 @@ class Trainer:
         """Add this method's ``cfg.TRAINER.<NAME>`` section."""
 
     def __init__(self, cfg: CfgNode) -> None:
+        self.created = time.time()
         self.cfg = cfg
         use_cuda = torch.cuda.is_available() and cfg.USE_CUDA
         self.device = torch.device("cuda" if use_cuda else "cpu")
@@ -311,7 +315,8 @@ class Trainer:
                 self.load_model(self.output_dir)
             else:
                 logger.info("Deploy the last-epoch model")
-                self.evaluated = {"checkpoint": f"last epoch ({self.max_epoch})", "epoch": self.max_epoch}
+                self.evaluated = {"checkpoint": f"last epoch ({self.max_epoch})", "epoch": self.max_epoch,
+                                  "model_dir": os.path.abspath(self.output_dir)}
             self.test()
         logger.info(f"Elapsed: {datetime.timedelta(seconds=round(time.time() - self.time_start))}")
         self.call_hooks("after_train")
@@ -358,7 +363,8 @@ class Trainer:
         payload = {k: r[k] for k in ("accuracy", "error_rate", "macro_f1", "total", "correct")}
         payload.update(split=split, dataset=self.cfg.DATASET.NAME, trainer=self.cfg.TRAINER.NAME,
                        subsample=self.cfg.DATASET.SUBSAMPLE_CLASSES, seed=self.cfg.SEED,
-                       **getattr(self, "evaluated", {}), eval_seconds=round(seconds, 2))
+                       **getattr(self, "evaluated", {}), config_hash=config_hash(self.cfg),
+                       eval_seconds=round(seconds, 2), elapsed_seconds=round(time.time() - self.created, 2))
         os.makedirs(self.output_dir, exist_ok=True)
         atomic_write(os.path.join(self.output_dir, "results.json"), json.dumps(payload, indent=2))
 

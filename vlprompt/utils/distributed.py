@@ -23,6 +23,8 @@ import torch
 import torch.distributed as dist
 from torch import Tensor
 
+from vlprompt.utils.launch import launched_world_size
+
 logger = logging.getLogger(__name__)
 
 
@@ -42,13 +44,6 @@ def backend() -> str:
     return str(dist.get_backend()) if world_size() > 1 else "none"
 
 
-def launched_world_size() -> int:
-    """The number of processes torchrun started (1 without torchrun)."""
-    return int(os.environ.get("WORLD_SIZE", "1"))
-
-
-def launched_rank() -> int:
-    return int(os.environ.get("RANK", "0"))
 
 
 def init_from_env(use_cuda: bool) -> bool:
