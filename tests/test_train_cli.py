@@ -158,7 +158,7 @@ def test_checkpoint_with_other_shapes_names_parameter_and_shapes(trained, dtd_ro
 def test_eval_only_without_checkpoint(trained, dtd_root, tiny_clip, tmp_path):
     with pytest.raises(CheckpointError, match="pass --model-dir"):
         cli.main(args(dtd_root, tiny_clip["vit"], tmp_path / "o", flags=["--eval-only"]))
-    with pytest.raises(CheckpointError, match=r"No checkpoint at .*model.pth.tar-7.*model.pth.tar-2"):
+    with pytest.raises(CheckpointError, match=r"--load-epoch 7: .* has no model.pth.tar-7 \(saved epochs: 2\)"):
         cli.main(args(dtd_root, tiny_clip["vit"], tmp_path / "o", "DATASET.SUBSAMPLE_CLASSES", "base",
                       flags=["--eval-only", "--model-dir", str(trained), "--load-epoch", "7"]))
 
