@@ -33,7 +33,7 @@ TIME_RE = re.compile(r"^epoch \[\d+/\d+\] batch \[(\d+)/\d+\] time ([0-9.]+)", r
 
 
 def write_backbone(path: Path, layers: int, image_size: int) -> None:
-    from bench_methods import build_clip
+    from methods.common import build_clip
 
     torch.save(build_clip(layers, image_size, seed=0).state_dict(), path)
 

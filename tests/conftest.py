@@ -116,3 +116,11 @@ def assert_user_error(code, text, *names):
     for name in names:
         assert name in lines[0], lines[0]
     return lines[0]
+
+
+def read_logs(folder) -> str:
+    """Every log file of a run folder, oldest attempt first (``log.txt``, then each later attempt's
+    ``log.txt-<date-time>``)."""
+    from vlprompt.utils.logging import log_files
+
+    return "".join(Path(p).read_text() for p in log_files(str(folder)))

@@ -163,6 +163,8 @@ def test_malformed_split_json_names_the_file_and_entry(tmp_path):
 def test_readers_leave_the_dataset_folders_as_they_were(empty_roots):
     before = {d: sorted(os.listdir(os.path.join(empty_roots, d))) for d in os.listdir(empty_roots)}
     for name in DATASET_REGISTRY.names():
+        if not DATASET_REGISTRY.get(name).dataset_dir:  # ImageFolder: its folder is a key (test_image_folder.py)
+            continue
         read(empty_roots, name, shots=4, subsample="base")
     after = {d: sorted(os.listdir(os.path.join(empty_roots, d))) for d in os.listdir(empty_roots)}
     assert before == after  # no split_fewshot/, no preprocessed.pkl, nothing the published code would read

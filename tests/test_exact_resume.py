@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import read_logs
 from vlprompt import cli
 from vlprompt.testing.resume_check import max_diff, run_killed, same_result, train_args
 
@@ -61,5 +62,5 @@ def test_half_saved_epoch_is_never_resumed(dtd_root, tiny_clip, tmp_path):
     assert not (out / "prototype_net" / "model.pth.tar-2").exists()
     assert sorted(os.listdir(out / "run_state")) == ["state.pth.tar-1"]
     cli.main(argv)
-    log = (out / "log.txt").read_text().split("Found checkpoint")[-1]
+    log = read_logs(out).split("Found checkpoint")[-1]
     assert log.count("(previous epoch: 1)") == 2 and "epoch [2/2]" in log

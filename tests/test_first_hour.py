@@ -18,7 +18,7 @@ from vlprompt.testing import fake_data
 def test_fake_data_names_every_dataset_config():
     configs = sorted(f[:-5] for f in os.listdir("configs/datasets") if f.endswith(".yaml"))
     folders = fake_data.dataset_folders()
-    assert sorted(folders) == configs
+    assert sorted(folders) == [c for c in configs if c != "image_folder"]  # your own data: no synthetic layout
     assert folders["imagenet_a"] == "imagenet-adversarial" and folders["caltech101"] == "caltech-101"
 
 
@@ -116,10 +116,11 @@ def test_help_and_command_line_mistakes_fail_before_torch_is_imported(dtd_root, 
         (dtd_args(dtd_root, tmp_path / "a")[:-6] + ["--dataset-config-file", "configs/datasets/dtdd.yaml",
                                                     "--config-file", "configs/trainers/CoOp/vit_b16.yaml"],
          ["configs/datasets/dtdd.yaml", "did you mean configs/datasets/dtd.yaml"]),
-        (dtd_args(dtd_root, tmp_path / "a", "--trainer", "Coop"), ["'Coop'", "did you mean CoOp"]),
+        (dtd_args(dtd_root, tmp_path / "a", "--trainer", "Coop"), ["'Coop'", "Did you mean 'CoOp'"]),
+        (dtd_args(dtd_root, tmp_path / "a", "DATASET.NAME", "DTD"), ["'DTD'", "DescribableTextures"]),
         (dtd_args(dtd_root, tmp_path / "a", "OPTIM.LRR", "0.1"), ["OPTIM.LRR", "OPTIM.LR"]),
         (dtd_args(dtd_root, tmp_path / "a", "OPTIM.MAX_EPOCH", "ten"), ["OPTIM.MAX_EPOCH"]),
-        (dtd_args(str(tmp_path / "nodata"), tmp_path / "a"), ["--root", "nodata"]),
+        (dtd_args(str(tmp_path / "nodata"), tmp_path / "a"), [os.path.join(str(tmp_path), "nodata", "dtd")]),
         (dtd_args(str(tmp_path), tmp_path / "a"), [os.path.join(str(tmp_path), "dtd"), "DescribableTextures"]),
         (dtd_args(dtd_root, tmp_path / "a", "--eval-only", "--model-dir", str(tmp_path / "none")),
          ["--model-dir", "no such folder"]),

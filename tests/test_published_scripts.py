@@ -265,5 +265,5 @@ def test_metaproto_cross_dataset_scripts(e2e):
     src = work / "output/dtd/MetaProto/vit_b16_ep100_n5_k2_2shots/seed1"  # xd_train.sh SOURCE SEED (published form)
     assert (src / "prompt_learner/model.pth.tar-1").is_file()
     log = (work / "output/evaluation/MetaProto/vit_b16_ep100_n5_k2_2shots/dtd/seed1/log.txt").read_text()
-    assert f'Loading weights to prompt_learner from "output/dtd/MetaProto/vit_b16_ep100_n5_k2_2shots/seed1/' in log
+    assert 'Loading weights to prompt_learner from "output/dtd/MetaProto/vit_b16_ep100_n5_k2_2shots/seed1/' in log
     assert re.search(r"^\* accuracy: [0-9.]+%$", log, re.M)

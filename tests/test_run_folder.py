@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import REPO, assert_user_error, repo_copy, run_cli, run_script
+from conftest import REPO, assert_user_error, read_logs, repo_copy, run_cli, run_script
 from vlprompt import cli
 from vlprompt.testing.resume_check import train_args
 
@@ -66,7 +66,7 @@ def test_overwrite_replaces_the_old_run(finished, dtd_root, tiny_clip, tmp_path)
     out = copy_run(finished, tmp_path / "run")
     assert cli.main(with_flags(coop(dtd_root, tiny_clip, out, "OPTIM.LR", "0.01"), "--overwrite")) == 0
     assert json.loads((out / "run.json").read_text())["config"]["OPTIM.LR"] == 0.01
-    assert "No checkpoint found, train from scratch" in (out / "log.txt").read_text().split("--overwrite")[-1]
+    assert "No checkpoint found, train from scratch" in read_logs(out).split("--overwrite")[-1]
 
 
 def test_run_json_records_what_the_folder_holds(finished):
@@ -103,7 +103,7 @@ def test_dangling_pointer_falls_back_to_the_newest_checkpoint(finished, dtd_root
     (out / "prompt_learner" / "checkpoint").write_text("model.pth.tar-9\n")
     saved = (out / "prompt_learner" / "model.pth.tar-2").read_bytes()
     assert cli.main(coop(dtd_root, tiny_clip, out)) == 0
-    log = (out / "log.txt").read_text().split("Found checkpoint")[-1]
+    log = read_logs(out).split("Found checkpoint")[-1]
     assert "previous epoch: 2" in log and "random state does not" in log
     assert (out / "prompt_learner" / "model.pth.tar-2").read_bytes() == saved
 

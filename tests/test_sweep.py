@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from conftest import assert_user_error
+from conftest import assert_user_error, read_logs
 from vlprompt.errors import ConfigError
 from vlprompt.sweep import catalog, cli, local
 from vlprompt.sweep.jobs import SweepSpec, build_sweep
@@ -210,7 +210,7 @@ def test_killed_job_is_reported_then_resumed(image_roots, tiny_clip, tmp_path):
     resumed = sweep(tmp_path, *argv)
     assert resumed.returncode == 0, resumed.stdout[-3000:]
     assert "0 finished (skipped), 1 to resume, 0 new" in resumed.stdout
-    assert f"Found checkpoint at {run} (will resume training)" in (run / "log.txt").read_text()
+    assert f"Found checkpoint at {run} (will resume training)" in read_logs(run)
     assert (run / "results.json").is_file() and "eurosat/CoOp" in resumed.stdout
 
 

@@ -5,7 +5,7 @@ import re
 import pytest
 import torch
 
-from conftest import REPO
+from conftest import REPO, read_logs
 from vlprompt import cli
 from vlprompt.config.setup import ConfigError
 from vlprompt.data.dataset_base import DatasetLayoutError
@@ -96,7 +96,7 @@ def test_resume_continues_the_same_run_bitwise(dtd_root, tiny_clip, tmp_path):
     for path in (out / "run_state" / "state.pth.tar-3", out / "prompt_learner" / "model.pth.tar-3"):
         path.unlink()
     cli.main(args(dtd_root, tiny_clip["vit"], out, *base, epochs=3, flags=["--resume", str(out)]))
-    log = (out / "log.txt").read_text().split("Found checkpoint")[-1]
+    log = read_logs(out).split("Found checkpoint")[-1]
     assert "previous epoch: 2" in log and "epoch [2/3]" not in log and "epoch [3/3]" in log
     again = torch.load(out / "prompt_learner" / "model.pth.tar-3", weights_only=True)
     assert torch.equal(final["state_dict"]["ctx"], again["state_dict"]["ctx"])

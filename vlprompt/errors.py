@@ -26,6 +26,15 @@ class RegistryError(VLPromptError, KeyError):
 class DatasetLayoutError(VLPromptError, FileNotFoundError):
     """A dataset folder is missing or incomplete."""
 
+    @classmethod
+    def of(cls, dataset: str, what: str, root: str, layout: str, source: str, folder: str) -> "DatasetLayoutError":
+        """The message of a reader (``dataset``, its ``layout``, ``source`` and ``folder``) missing ``what``."""
+        return cls(f"Dataset {dataset}: {what}.\n"
+                   f"Expected layout under DATASET.ROOT ({root}):\n{layout.rstrip()}\n"
+                   f"Where to get it: {source}\n"
+                   f"Set DATASET.ROOT (train.py --root, DATA= in the scripts) to the folder that holds '{folder}/'. "
+                   "See docs/DATASETS.md.")
+
 
 class SplitFileError(VLPromptError, ValueError):
     """A split file is malformed or inconsistent."""

@@ -3,46 +3,64 @@ in the command line or the file system is reported in well under a second, not a
 listing and the CLIP load.
 
 Checked here: the config files (with the nearest file name), every key and value outside the plugins'
-``TRAINER.<METHOD>`` sections, the trainer and dataset names (read off the plugin files' source), the dataset
-folder under the root, the ``--model-dir`` checkpoints of ``--eval-only`` and a backbone given as a path. The
+``TRAINER.<METHOD>`` sections, the trainer and dataset names and the dataset's folder under the root (read off the
+plugin files' source with ``ast``, with the reader's own layout message), the ``--model-dir`` checkpoints of ``--eval-only`` and a backbone given as a path. The
 rest (the methods' own keys, the output folder's identity) follows once the plugins are imported, still before
 any dataset or model is built.
 """
 from __future__ import annotations
 
 import argparse
-import difflib
+import ast
 import os
-import re
 from pathlib import Path
 
 from yacs.config import CfgNode
 
 from vlprompt import plugins
 from vlprompt.config.setup import setup_cfg
-from vlprompt.errors import BackboneNotFoundError, CheckpointError, ConfigError
+from vlprompt.errors import BackboneNotFoundError, CheckpointError, DatasetLayoutError
+from vlprompt.registry import unknown_name
 
-_REGISTERED = re.compile(r"@(TRAINER|DATASET)_REGISTRY\.register\((?:name=)?(?:['\"](\w+)['\"])?\)\s*\n"
-                         r"class\s+(\w+)\b(.*?)(?=\n@|\nclass\s|\Z)", re.S)
-_DATASET_DIR = re.compile(r"^\s+dataset_dir\s*=\s*['\"]([^'\"]+)['\"]", re.M)
-
-
-def registered(files: list[Path]) -> dict[str, dict[str, str]]:
-    """``{"TRAINER": {name: ""}, "DATASET": {name: dataset_dir or ""}}`` of the classes the plugin files register
-    (read from their source, so nothing is imported)."""
-    found: dict[str, dict[str, str]] = {"TRAINER": {}, "DATASET": {}}
+def registered(files: list[Path]) -> dict[str, dict[str, dict[str, str]]]:
+    """``{"TRAINER": {name: attrs}, "DATASET": {name: attrs}}`` of the classes the plugin files register, with
+    their literal string class attributes (a reader's ``dataset_dir``, ``layout``, ``source``), read from the
+    source with ``ast`` (nothing is imported)."""
+    found: dict[str, dict[str, dict[str, str]]] = {"TRAINER": {}, "DATASET": {}}
     for path in files:
-        for kind, given, cls, body in _REGISTERED.findall(path.read_text(encoding="utf-8", errors="replace")):
-            folder = _DATASET_DIR.search(body)
-            found[kind][given or cls] = folder.group(1) if folder else ""
+        try:
+            tree = ast.parse(path.read_text(encoding="utf-8", errors="replace"))
+        except SyntaxError:
+            continue  # the import reports it
+        for node in (n for n in tree.body if isinstance(n, ast.ClassDef)):
+            for deco in node.decorator_list:
+                kind, name = _registration(deco)
+                if kind in found:
+                    found[kind][name or node.name] = _string_attributes(node)
     return found
 
 
-def _check_name(kind: str, name: str, names: dict[str, str], fix: str) -> None:
-    if name and names and name not in names:
-        near = [n for n in names if n.lower() == name.lower()] or difflib.get_close_matches(name, list(names), n=1)
-        hint = f" (did you mean {near[0]}?)" if near else ""
-        raise ConfigError(f"unknown {kind} '{name}'{hint}; {fix}: {', '.join(sorted(names))}")
+def _registration(deco: ast.expr) -> tuple[str, str]:
+    """``@TRAINER_REGISTRY.register()`` -> ("TRAINER", ""); with a name argument -> ("TRAINER", name)."""
+    if not (isinstance(deco, ast.Call) and isinstance(deco.func, ast.Attribute) and deco.func.attr == "register"
+            and isinstance(deco.func.value, ast.Name) and deco.func.value.id.endswith("_REGISTRY")):
+        return "", ""
+    args = list(deco.args) + [k.value for k in deco.keywords if k.arg == "name"]
+    name = args[0].value if args and isinstance(args[0], ast.Constant) and isinstance(args[0].value, str) else ""
+    return deco.func.value.id[: -len("_REGISTRY")], name
+
+
+def _string_attributes(cls: ast.ClassDef) -> dict[str, str]:
+    attrs = {}
+    for stmt in cls.body:
+        if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name):
+            try:
+                value = ast.literal_eval(stmt.value)
+            except ValueError:
+                continue
+            if isinstance(value, str):
+                attrs[stmt.targets[0].id] = value
+    return attrs
 
 
 def _check_model_dir(model_dir: str, load_epoch: int | None) -> None:
@@ -77,16 +95,15 @@ def check_command_line(args: argparse.Namespace) -> CfgNode:
     """Run the checks above on ``train.py``'s parsed arguments -> the config without the methods' sections."""
     cfg = setup_cfg(args, method_sections=False)
     names = registered(plugins.plugin_files(args.plugins))
-    _check_name("trainer", cfg.TRAINER.NAME, names["TRAINER"], "pass --trainer as one of")
-    _check_name("dataset", cfg.DATASET.NAME, names["DATASET"],
-                "set DATASET.NAME (in --dataset-config-file) to one of")
-    root, folder = os.path.expanduser(cfg.DATASET.ROOT), names["DATASET"].get(cfg.DATASET.NAME, "")
-    if cfg.DATASET.ROOT and not os.path.isdir(root):
-        raise ConfigError(f"--root {cfg.DATASET.ROOT}: no such folder; pass the folder that holds the datasets "
-                          "(dtd/, imagenet/, ...; docs/DATASETS.md)")
-    if cfg.DATASET.ROOT and folder and not os.path.isdir(os.path.join(root, folder)):
-        raise ConfigError(f"{cfg.DATASET.NAME} is read from {os.path.join(root, folder)}, which does not exist; put "
-                          f"the dataset there (docs/DATASETS.md) or pass the --root that holds {folder}/")
+    for kind, name in (("TRAINER", cfg.TRAINER.NAME), ("DATASET", cfg.DATASET.NAME)):
+        if name and name not in names[kind]:
+            raise unknown_name(kind, name, list(names[kind]))
+    reader = names["DATASET"].get(cfg.DATASET.NAME, {})
+    folder = reader.get("dataset_dir", "")
+    root = os.path.abspath(os.path.expanduser(cfg.DATASET.ROOT))
+    if cfg.DATASET.NAME and folder and not os.path.isdir(os.path.join(root, folder)):
+        raise DatasetLayoutError.of(cfg.DATASET.NAME, f"the folder {os.path.join(root, folder)} does not exist",
+                                    root, reader.get("layout", f"{folder}/"), reader.get("source", ""), folder)
     if args.eval_only and args.model_dir:
         _check_model_dir(args.model_dir, args.load_epoch)
     _check_backbone(cfg.MODEL.BACKBONE.NAME)

@@ -43,14 +43,7 @@ class Registry:
 
     def get(self, name: str) -> Any:
         if name not in self._obj_map:
-            registered = ", ".join(sorted(self._obj_map)) or "(none)"
-            close = [k for k in self._obj_map if k.lower() == str(name).lower()]  # "coop" -> "CoOp"
-            if not close:
-                close = difflib.get_close_matches(name, list(self._obj_map), n=1, cutoff=0.5)
-            hint = f" Did you mean '{close[0]}'?" if close else ""
-            raise RegistryError(
-                f"No object named '{name}' in the {self.name} registry.{hint} Registered: {registered}."
-            )
+            raise unknown_name(self.name, name, list(self._obj_map))
         return self._obj_map[name]
 
     def __contains__(self, name: str) -> bool:
@@ -64,6 +57,16 @@ class Registry:
 
     def __repr__(self) -> str:
         return f"Registry({self.name}: {', '.join(self.names())})"
+
+
+def unknown_name(registry: str, name: str, names: list[str]) -> RegistryError:
+    """The error for ``name`` missing from ``registry`` (of ``names``), with the nearest name and the list."""
+    close = [k for k in names if k.lower() == str(name).lower()]  # "coop" -> "CoOp"
+    if not close:
+        close = difflib.get_close_matches(name, names, n=1, cutoff=0.5)
+    hint = f" Did you mean '{close[0]}'?" if close else ""
+    return RegistryError(f"No object named '{name}' in the {registry} registry.{hint} Registered: "
+                         f"{', '.join(sorted(names)) or '(none)'}.")
 
 
 TRAINER_REGISTRY = Registry("TRAINER")

@@ -58,6 +58,9 @@ def merge_from_file(cfg: CN, path: str, method_sections: bool = True) -> None:
     if not method_sections and isinstance(loaded.get("TRAINER"), CN):
         for key in [k for k in loaded.TRAINER if k not in cfg.TRAINER]:
             del loaded.TRAINER[key]
+    if not method_sections and isinstance(loaded.get("DATASET"), CN):  # a dataset reader's section (IMAGE_FOLDER)
+        for key in [k for k in loaded.DATASET if k not in cfg.DATASET and isinstance(loaded.DATASET[k], CN)]:
+            del loaded.DATASET[key]
     _check_keys(loaded, cfg, path, root=cfg)
     try:
         cfg.merge_from_other_cfg(loaded)
@@ -156,9 +159,9 @@ def setup_cfg(args: argparse.Namespace, method_sections: bool = True) -> CN:
 
 
 def _method_key(key: str) -> bool:
-    """``TRAINER.<METHOD>.<KEY>``: a key of a plugin's section."""
+    """``TRAINER.<METHOD>.<KEY>`` or ``DATASET.<READER>.<KEY>``: a key of a plugin's section."""
     parts = key.split(".")
-    return len(parts) > 2 and parts[0] == "TRAINER"
+    return len(parts) > 2 and parts[0] in ("TRAINER", "DATASET")
 
 
 def check_cfg(cfg: CN) -> None:
@@ -194,6 +197,8 @@ def _apply_flags(cfg: CN, args: argparse.Namespace) -> None:
     seed = getattr(args, "seed", None)
     if seed is not None:  # seed 0 is a seed
         cfg.SEED = seed
+    if getattr(args, "no_feature_cache", False):
+        cfg.MODEL.FEATURE_CACHE = False
 
 
 def _node(cfg: CN, key: str) -> tuple[CN, str]:

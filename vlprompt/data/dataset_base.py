@@ -100,15 +100,8 @@ class DatasetReader(DatasetBase):
         return cname2lab[name]
 
     def layout_error(self, what: str) -> DatasetLayoutError:
-        name = type(self).__name__
-        folder = type(self).dataset_dir
-        return DatasetLayoutError(
-            f"Dataset {name}: {what}.\n"
-            f"Expected layout under DATASET.ROOT ({self.root}):\n{self.layout.rstrip()}\n"
-            f"Where to get it: {self.source}\n"
-            f"Set DATASET.ROOT (train.py --root, DATA= in the scripts) to the folder that holds '{folder}/'. "
-            "See docs/DATASETS.md."
-        )
+        return DatasetLayoutError.of(type(self).__name__, what, self.root, self.layout, self.source,
+                                     type(self).dataset_dir)
 
 
 class SplitJsonDataset(DatasetReader):

@@ -99,7 +99,7 @@ ROOTS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abs
 
 def dataset_folders() -> dict[str, str]:
     """``{dataset config name (dtd, imagenet_a, ...): its folder under the root (dtd, imagenet-adversarial)}`` for
-    every ``configs/datasets/*.yaml`` whose reader is registered."""
+    every ``configs/datasets/*.yaml`` whose reader is registered and has a fixed folder (not ``image_folder``)."""
     import yaml
 
     from vlprompt import plugins
@@ -111,8 +111,8 @@ def dataset_folders() -> dict[str, str]:
     for name in sorted(f[:-5] for f in os.listdir(configs) if f.endswith(".yaml")):
         with open(os.path.join(configs, f"{name}.yaml")) as f:
             reader = (yaml.safe_load(f) or {}).get("DATASET", {}).get("NAME", "")
-        if reader in DATASET_REGISTRY.names():
-            folders[name] = DATASET_REGISTRY.get(reader).dataset_dir
+        if reader in DATASET_REGISTRY.names() and DATASET_REGISTRY.get(reader).dataset_dir:
+            folders[name] = DATASET_REGISTRY.get(reader).dataset_dir  # not ImageFolder: your own data, no layout
     return folders
 
 
