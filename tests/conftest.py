@@ -31,6 +31,22 @@ def pytest_collection_modifyitems(config, items):
                 item.add_marker(skip)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def hermetic_feature_cache(tmp_path_factory):
+    """The feature cache of this session (``MODEL.FEATURE_CACHE_DIR`` "" and the processes tests start) is a temp
+    folder, never the user's ``~/.cache/vlprompt/features``."""
+    from vlprompt.engine.feature_cache import ENV_DIR
+
+    folder = str(tmp_path_factory.mktemp("feature_cache"))
+    before = os.environ.get(ENV_DIR)
+    os.environ[ENV_DIR] = folder
+    yield folder
+    if before is None:
+        os.environ.pop(ENV_DIR, None)
+    else:
+        os.environ[ENV_DIR] = before
+
+
 @pytest.fixture(scope="session")
 def tiny_clip(tmp_path_factory) -> dict[str, str]:
     folder = tmp_path_factory.mktemp("clip")

@@ -59,7 +59,12 @@ class CustomCLIP(PromptedCLIP):
 
     def forward(self, images: Tensor) -> Tensor:
         """Logits ``[B, n_cls]``: each image against its own conditioned class prompts."""
-        image_features = F.normalize(self.frozen_image_features(images).float(), dim=-1)
+        return self.logits_of_features(self.frozen_image_features(images))
+
+    def logits_of_features(self, image_features: Tensor) -> Tensor:
+        """Logits ``[B, n_cls]`` of the frozen tower's image features ``[B, E]`` (they condition the prompts and
+        are scored against them)."""
+        image_features = F.normalize(image_features.float(), dim=-1)
         n_cls = self.prompt_learner.prompts.eot_index.shape[0]
         step = max(1, self.max_text_batch // n_cls)
         logits = []
@@ -92,3 +97,6 @@ class CoCoOp(Trainer):
 
     def checkpoint_modules(self) -> dict[str, nn.Module]:
         return {"prompt_learner": self.model.prompt_learner}
+
+    def features_to_logits(self, features: Tensor) -> Tensor:
+        return self.model.logits_of_features(features)

@@ -264,11 +264,11 @@ class InstancePrompt(Trainer):
         candidates[mask] = feats
         return ids, mask, candidates
 
-    def model_inference(self, images: Tensor) -> Tensor:
+    def features_to_logits(self, features: Tensor) -> Tensor:
         ids, mask, candidates = self.precomputed
         c, model = self.method_cfg, self.model
         scale = model.logit_scale.exp()
-        img = model.image_features(images)
+        img = F.normalize(features.float(), dim=-1)  # model.image_features of the images
         if c.INFERENCE == "feature_mean":
             return topk_mean_logits(img, candidates, mask, c.TOPK, scale)
         return self._context_mean_logits(img, ids, mask, candidates, scale)

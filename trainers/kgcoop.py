@@ -106,5 +106,5 @@ class KgCoOp(Trainer):
     def precompute(self) -> Tensor:
         return self.model.text_features().float()
 
-    def model_inference(self, images: Tensor) -> Tensor:
-        return self.model.logits_with(self.precomputed, images)
+    def features_to_logits(self, features: Tensor) -> Tensor:
+        return self.model.cosine_logits(features, self.precomputed)

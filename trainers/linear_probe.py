@@ -91,6 +91,10 @@ class LinearProbeModel(nn.Module):
     def forward(self, images: Tensor) -> Tensor:
         return self.classifier(self.features(images))
 
+    def logits_of_features(self, features: Tensor) -> Tensor:
+        """``forward`` of the image encoder's output ``[B, D]``."""
+        return self.classifier(features.float())
+
 
 @TRAINER_REGISTRY.register()
 class LinearProbeCLIP(Trainer):
@@ -137,6 +141,9 @@ class LinearProbeCLIP(Trainer):
     def checkpoint_modules(self) -> dict[str, nn.Module]:
         return {"classifier": self.model.classifier}
 
+    def features_to_logits(self, features: Tensor) -> Tensor:
+        return self.model.logits_of_features(features)
+
     # ------------------------------------------------------------------ fitting
     @torch.no_grad()
     def extract_features(self, items: list, split: str) -> tuple[np.ndarray, np.ndarray]:
@@ -147,11 +154,13 @@ class LinearProbeCLIP(Trainer):
         feats, labels = [], []
         self.model.eval()
         with self.precision.autocast():
-            for batch in tqdm(loader, desc=f"features {split}", leave=False):
-                if batch is None:
-                    continue
-                feats.append(self.model.features(batch["img"].to(self.device)).double().cpu())
-                labels.append(batch["label"])
+            batches = self.eval_feature_batches(loader, split)  # from the feature cache (test() of val reuses them)
+            if batches is None:
+                batches = ((self.frozen_image_features(b["img"].to(self.device)), b["label"])
+                           for b in tqdm(loader, desc=f"features {split}", leave=False) if b is not None)
+            for f, y in batches:  # as LinearProbeModel.features
+                feats.append(f.float().double().cpu())
+                labels.append(y)
         x, y = torch.cat(feats).numpy(), torch.cat(labels).numpy()
         logger.info(f"Extracted {split} features: {x.shape[0]:,} x {x.shape[1]}")
         return x, y

@@ -224,8 +224,8 @@ class MetaProto(Trainer):
     def precompute(self) -> Tensor:
         return self.model.text_features().float()
 
-    def model_inference(self, images: Tensor) -> Tensor:
-        return self.model.logits_with(self.precomputed, images)
+    def features_to_logits(self, features: Tensor) -> Tensor:
+        return self.model.cosine_logits(features, self.precomputed)
 
     # ------------------------------------------------------------------ prototype evaluation (Fig. 4)
     @property
@@ -277,11 +277,11 @@ class MetaProto(Trainer):
         evaluator = Classification(self.num_classes)
         with torch.no_grad(), self.precision.autocast():
             protos = self.prototypes()
-            for batch in loader:
-                if batch is None:
-                    continue
-                feats = self.model.frozen_image_features(batch["img"].to(self.device))
-                evaluator.process(self.model.cosine_logits(feats, protos), batch["label"])
+            cached = self.eval_feature_batches(loader, split)  # the features the evaluation just used
+            batches = cached if cached is not None else (
+                (self.frozen_image_features(b["img"].to(self.device)), b["label"]) for b in loader if b is not None)
+            for feats, labels in batches:
+                evaluator.process(self.model.cosine_logits(feats.to(self.device), protos), labels)
         if dist.world_size() > 1:  # each process evaluated a slice of the split
             evaluator.gather(lambda t: dist.gather_rows(t.to(self.device)).cpu())
         return float(evaluator.evaluate()["accuracy"]), self.support_per_class

@@ -62,8 +62,8 @@ class ZeroshotCLIP(Trainer):
         logger.info(f"Prompt templates (n={len(templates)}): {templates}")
         return ZeroshotModel(clip_model, zeroshot_text_features(encoder, self.classnames, templates))
 
-    def model_inference(self, images: Tensor) -> Tensor:
-        return self.model(images)
+    def features_to_logits(self, features: Tensor) -> Tensor:
+        return self.model.cosine_logits(features, self.model.text_features)
 
 
 @TRAINER_REGISTRY.register()

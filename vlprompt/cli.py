@@ -38,6 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-train", action="store_true", help="build everything, do not train")
     p.add_argument("--overwrite", action="store_true",
                    help="the output folder holds another run: delete its checkpoints and results, start this run there")
+    p.add_argument("--no-feature-cache", action="store_true",
+                   help="compute evaluation image features afresh, neither reading nor writing the feature cache "
+                        "(MODEL.FEATURE_CACHE False)")
     p.add_argument("--plugins", type=str, nargs="+", default=[], help="extra folders of trainer/dataset plugins")
     p.add_argument("opts", default=None, nargs=argparse.REMAINDER, help="KEY VALUE config overrides")
     return p

@@ -102,6 +102,14 @@ _C.MODEL.BACKBONE.NAME = ""
 _C.MODEL.BACKBONE.PRETRAINED = True
 # Folder searched for OpenAI checkpoints by file name (ViT-B-16.pt, ...); "" = ~/.cache/clip as the published code
 _C.MODEL.BACKBONE.CACHE_DIR = ""
+# Reuse the evaluation image features of a frozen, prompt-free image tower (ZeroshotCLIP, CoOp, CoCoOp, KgCoOp,
+# MetaProto, InstancePrompt, LinearProbeCLIP): computed once per tower weights, precision, test transform, batch size
+# and image files, kept for the run and in FEATURE_CACHE_DIR for other runs; the logits are the same bit for bit
+# (vlprompt/engine/feature_cache.py). train.py --no-feature-cache sets False
+_C.MODEL.FEATURE_CACHE = True
+# Folder of the feature cache files ("" = $VLPROMPT_FEATURE_CACHE_DIR, else $XDG_CACHE_HOME/vlprompt/features,
+# else ~/.cache/vlprompt/features)
+_C.MODEL.FEATURE_CACHE_DIR = ""
 # Dassl's classifier head (no effect here: NO_EFFECT_KEYS)
 _C.MODEL.HEAD = CN()
 _C.MODEL.HEAD.NAME = ""

@@ -30,7 +30,7 @@ LOCK_FILE = ".lock"
 OPERATIONAL_KEYS = ("OUTPUT_DIR", "RESUME", "DATASET.ROOT", "DATALOADER.NUM_WORKERS", "DATALOADER.SKIP_BAD_IMAGES",
                     "DATALOADER.TEST.BATCH_SIZE", "VERBOSE", "USE_CUDA", "TRAIN.PRINT_FREQ", "TRAIN.TENSORBOARD",
                     "TRAIN.MAX_PARAM_ABS", "MODEL.BACKBONE.CACHE_DIR", "TEST.PER_CLASS_RESULT",
-                    "TEST.COMPUTE_CMAT")
+                    "TEST.COMPUTE_CMAT", "MODEL.FEATURE_CACHE", "MODEL.FEATURE_CACHE_DIR")
 SHOWN = ("mode", "trainer", "dataset", "seed", "shots", "subsample", "backbone", "config_hash", "model_dir",
          "load_epoch")
 _held: dict[str, int] = {}  # folder -> fd of its lock, for the life of the process

@@ -7,6 +7,9 @@ A method subclasses it and implements ``build_model``, ``compute_loss`` and ``mo
 ``build_train_loader``, ``extra_state``/``load_extra_state``). Methods never see loop state (epoch, batch
 index), and never manage caches: what ``precompute`` returns (e.g. the class text features) is computed
 once per evaluation and forgotten by the engine whenever the weights change (optimizer step, load).
+A method whose test images pass only through the frozen, prompt-free image tower implements
+``features_to_logits`` instead of ``model_inference``: evaluation then reuses the image features within the run
+and across runs (``vlprompt.engine.feature_cache``, ``MODEL.FEATURE_CACHE``).
 """
 from __future__ import annotations
 
@@ -16,7 +19,7 @@ import json
 import logging
 import os
 import time
-from typing import Any, Iterable, Optional
+from typing import Any, Iterable, Iterator, Optional
 
 import torch
 from torch import Tensor, nn
@@ -33,6 +36,7 @@ from .checkpoint import init_weight_files, load_checkpoint
 from .checkpoint_keys import KeyMap, load_published, to_published
 from .evaluator import Classification, result_lines, save_confusion_matrix
 from .failpoints import failpoint
+from .feature_cache import FeatureCache
 from .losses import classification_loss
 from .hooks import (BestValHook, CheckpointHook, HookBase, LogHook, LRSchedulerHook, ParamGuardHook,
                     TensorboardHook, check_finite_loss)
@@ -78,6 +82,7 @@ class Trainer:
         self.max_epoch = cfg.OPTIM.MAX_EPOCH
         self.best_result = -float("inf")
         self._precomputed: Any = _NOTHING
+        self._feature_cache: Optional[FeatureCache] = None
         self._global_batch: Optional[tuple[dict[str, Tensor], slice]] = None
         self.precision = Precision(resolve_precision(self._requested_precision(), self.device), self.device)
         self.build_data_loader()
@@ -103,8 +108,36 @@ class Trainer:
         return classification_loss(self.model(batch["img"]), batch["label"])
 
     def model_inference(self, images: Tensor) -> Tensor:
-        """Logits ``[B, n_classes]``. Default: ``self.model(images)``."""
+        """Logits ``[B, n_classes]``. Default: ``features_to_logits(frozen_image_features(images))`` for a method
+        that implements ``features_to_logits``, else ``self.model(images)``."""
+        if self.implements_features_to_logits():
+            return self.features_to_logits(self.frozen_image_features(images))
         return self.model(images)
+
+    def features_to_logits(self, features: Tensor) -> Tensor:
+        """Logits ``[B, n_classes]`` of the image features ``[B, E]`` that ``frozen_image_features`` computed (as
+        computed: not normalised, in the tower's dtype; not to be modified in place). Implemented by a method whose
+        test images pass only through the frozen, prompt-free image tower: its ``model_inference`` is then the
+        default, and evaluation takes the features from the feature cache (``vlprompt.engine.feature_cache``)."""
+        raise NotImplementedError
+
+    def frozen_image_features(self, images: Tensor) -> Tensor:
+        """Features ``[B, E]`` of the frozen, prompt-free image tower ``self.model.image_encoder``, without autograd:
+        what the feature cache stores (keyed by that module's weights)."""
+        with torch.no_grad():
+            return self.model.image_encoder(images)
+
+    @classmethod
+    def implements_features_to_logits(cls) -> bool:
+        return cls.features_to_logits is not Trainer.features_to_logits
+
+    @classmethod
+    def caches_features(cls) -> bool:
+        """Evaluation may reuse image features: the method implements ``features_to_logits`` and keeps the default
+        ``model_inference`` and ``frozen_image_features`` (a subclass that overrides either, e.g. to prompt the
+        image tower, evaluates without the cache)."""
+        return (cls.implements_features_to_logits() and cls.model_inference is Trainer.model_inference
+                and cls.frozen_image_features is Trainer.frozen_image_features)
 
     def precompute(self) -> Any:
         """What evaluation needs from the learned weights alone, independent of the images (e.g. the class
@@ -186,6 +219,34 @@ class Trainer:
         self.num_classes = self.dm.num_classes
         self.lab2cname = self.dm.lab2cname
         self.classnames = self.dm.classnames
+
+    @property
+    def feature_cache(self) -> FeatureCache:
+        """The feature cache of this trainer's image tower (built on first use)."""
+        if self._feature_cache is None:
+            self._feature_cache = FeatureCache(self.cfg, self.model.image_encoder, self.precision.mode, self.device)
+        return self._feature_cache
+
+    def eval_feature_batches(self, loader: Iterable[dict], split: str) -> Optional[list[tuple[Tensor, Tensor]]]:
+        """``(features, labels)`` of each batch of the evaluation ``loader`` (CPU tensors; features as
+        ``frozen_image_features`` computes them), from the feature cache; None when this method or run does not
+        cache features (the caller then runs its loop over ``loader``). Call it in the evaluation's autocast."""
+        if not self.caches_features():
+            return None
+        with torch.no_grad():
+            return self.feature_cache.batches(loader, split, self.frozen_image_features)
+
+    def eval_logits(self, loader: Iterable[dict], split: str) -> Iterator[tuple[Tensor, Tensor]]:
+        """Logits and labels of each evaluation batch of ``loader``: ``features_to_logits`` of the batch's image
+        features from the feature cache, or ``model_inference`` of its images (the same logits, bit for bit)."""
+        cached = self.eval_feature_batches(loader, split)
+        if cached is not None:
+            for features, labels in cached:
+                yield self.features_to_logits(features.to(self.device, copy=True)), labels
+            return
+        for batch in loader:
+            if batch is not None:  # None: every image of the batch was skipped (DATALOADER.SKIP_BAD_IMAGES)
+                yield self.model_inference(batch["img"].to(self.device, non_blocking=True)), batch["label"]
 
     def to_device(self, batch: dict[str, Any]) -> dict[str, Any]:
         return {k: v.to(self.device, non_blocking=True) if isinstance(v, Tensor) else v for k, v in batch.items()}
@@ -338,11 +399,9 @@ class Trainer:
             self.forget_precomputed()  # computed afresh for every evaluation, by every process
             _ = self.precomputed
             self.prepare_eval()
-            for batch in tqdm(loader, desc=f"eval {split}", leave=False, disable=None if self.is_main else True):
-                if batch is None:
-                    continue
-                images = batch["img"].to(self.device, non_blocking=True)
-                self.evaluator.process(self.model_inference(images).float(), batch["label"].to(self.device))
+            for logits, labels in tqdm(self.eval_logits(loader, split), desc=f"eval {split}", total=len(loader),
+                                       leave=False, disable=None if self.is_main else True):
+                self.evaluator.process(logits.float(), labels.to(self.device))
                 failpoint(f"eval:{split}")
         if dist.world_size() > 1:  # each process evaluated a slice of the split
             self.evaluator.gather(lambda t: dist.gather_rows(t.to(self.device)).cpu())
