@@ -108,15 +108,13 @@ def _open_run_folder_on_main(cfg: CfgNode, identity: dict, overwrite: bool) -> N
 def _run(args: argparse.Namespace, cfg: CfgNode) -> int:
     import torch
 
-    from vlprompt.errors import CheckpointError
     from vlprompt.registry import TRAINER_REGISTRY
     from vlprompt.utils import distributed
     from vlprompt.utils.seed import set_random_seed
 
     trainer_cls = TRAINER_REGISTRY.get(cfg.TRAINER.NAME)
-    if args.eval_only and not args.model_dir and not cfg.MODEL.INIT_WEIGHTS and trainer_cls.learns_weights:
-        raise CheckpointError(f"{cfg.TRAINER.NAME} has learned weights to load: pass --model-dir (the --output-dir "
-                              "of a training run) and --load-epoch.")
+    if args.eval_only:
+        trainer_cls.check_weights_given(args.model_dir, cfg.MODEL.INIT_WEIGHTS)
     if distributed.is_main():
         setup_logger(cfg.OUTPUT_DIR)
     if distributed.world_size() > 1:

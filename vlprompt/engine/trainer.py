@@ -506,6 +506,14 @@ class Trainer:
         for name in modules.keys() - files.keys():
             logger.info(f"Initial weights (MODEL.INIT_WEIGHTS): {path} holds no {name}; it starts as initialised")
 
+    @classmethod
+    def check_weights_given(cls, model_dir: str, init_weights: str) -> None:
+        """An evaluation of a method that learns weights needs a run folder (``--model-dir``) or
+        ``MODEL.INIT_WEIGHTS``; ``train.py`` calls this before building the dataset and model."""
+        if cls.learns_weights and not model_dir and not init_weights:
+            raise CheckpointError(f"{cls.__name__} has learned weights to load: pass --model-dir (the --output-dir "
+                                  "of a training run) and --load-epoch.")
+
     def load_model(self, directory: str, epoch: Optional[int] = None) -> None:
         """Load the weights saved at ``epoch`` (default: the best-val model) from a run folder. Without a folder,
         a run given MODEL.INIT_WEIGHTS evaluates those weights (Dassl's eval-only without --model-dir)."""
@@ -516,9 +524,7 @@ class Trainer:
             logger.info(f"No --model-dir: evaluating the MODEL.INIT_WEIGHTS weights ({self.cfg.MODEL.INIT_WEIGHTS})")
             self.evaluated = {"checkpoint": f"MODEL.INIT_WEIGHTS {self.cfg.MODEL.INIT_WEIGHTS}"}
             return
-        if not directory:
-            raise CheckpointError(f"{type(self).__name__} has learned weights to load: pass --model-dir (the "
-                                  "--output-dir of a training run) and --load-epoch.")
+        type(self).check_weights_given(directory, self.cfg.MODEL.INIT_WEIGHTS)
         if not os.path.isdir(directory):
             raise CheckpointError(f"--model-dir {directory}: no such folder; give the --output-dir of a training run.")
         fname = f"model.pth.tar-{epoch}" if epoch is not None else "model-best.pth.tar"
