@@ -19,6 +19,7 @@ from yacs.config import CfgNode
 
 from vlprompt import plugins
 from vlprompt.config.setup import setup_cfg
+from vlprompt.engine.run_folder import is_checkpoint_dir
 from vlprompt.errors import BackboneNotFoundError, CheckpointError, DatasetLayoutError
 from vlprompt.registry import unknown_name
 
@@ -67,8 +68,7 @@ def _check_model_dir(model_dir: str, load_epoch: int | None) -> None:
     """``--model-dir`` is a run folder with checkpoints (and the ``--load-epoch`` one)."""
     if not os.path.isdir(model_dir):
         raise CheckpointError(f"--model-dir {model_dir}: no such folder; pass the --output-dir of a training run")
-    modules = [d for d in sorted(os.listdir(model_dir)) if os.path.isfile(os.path.join(model_dir, d, "checkpoint"))
-               or any(f.startswith("model") for f in _files(os.path.join(model_dir, d)))]
+    modules = [d for d in sorted(os.listdir(model_dir)) if is_checkpoint_dir(os.path.join(model_dir, d))]
     if not modules:
         raise CheckpointError(f"--model-dir {model_dir} holds no checkpoint (no <module>/model.pth.tar-N); pass the "
                               "--output-dir of a finished training run")

@@ -151,7 +151,8 @@ def release_lock(folder: str) -> None:
         os.close(fd)
 
 
-def _is_checkpoint_dir(path: str) -> bool:
+def is_checkpoint_dir(path: str) -> bool:
+    """``path`` is a module folder of Dassl checkpoints (a ``checkpoint`` pointer or ``model*`` files)."""
     return os.path.isdir(path) and (os.path.isfile(os.path.join(path, "checkpoint"))
                                     or any(f.startswith("model") for f in os.listdir(path)))
 
@@ -159,7 +160,7 @@ def _is_checkpoint_dir(path: str) -> bool:
 def saved_work(folder: str) -> list[str]:
     """What a run saved in ``folder`` that another run must not mix with: results, run state, checkpoints."""
     return [e for e in sorted(os.listdir(folder)) if e in ("results.json", "run_state")
-            or _is_checkpoint_dir(os.path.join(folder, e))]
+            or is_checkpoint_dir(os.path.join(folder, e))]
 
 
 def remove_run(folder: str) -> None:

@@ -8,7 +8,6 @@ import io
 import os
 from typing import Any
 
-import torch
 
 from vlprompt.errors import RunFolderError
 
@@ -43,6 +42,8 @@ def atomic_write(path: str, data: bytes | str) -> None:
 
 def torch_bytes(obj: Any) -> bytes:
     """``torch.save`` into memory (so that a full disk fails in one clean write, not inside torch's zip writer)."""
+    import torch  # here, so that the file helpers serve train.py's checks before torch is imported
+
     buffer = io.BytesIO()
     torch.save(obj, buffer)
     return buffer.getvalue()
