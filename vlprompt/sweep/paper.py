@@ -16,7 +16,6 @@ import os
 import shlex
 import statistics
 import sys
-from collections import defaultdict
 from dataclasses import replace
 from typing import Optional, Sequence
 
@@ -26,6 +25,7 @@ from vlprompt.sweep import cli
 from vlprompt.sweep.cli import ArgumentParser, add_run_flags, dry_run, log_failures, run_pending, split_opts
 from vlprompt.sweep.jobs import Job, SweepSpec, build_sweep
 from vlprompt.sweep.paper_tables import METHOD_NOT_IMPLEMENTED, TABLES, PaperTable, Row
+from vlprompt.sweep.report import step_accuracies
 from vlprompt.utils.logging import setup_logger
 
 logger = logging.getLogger("vlprompt.sweep")
@@ -68,11 +68,8 @@ def row_jobs(table: PaperTable, row: Row, args: argparse.Namespace, opts: list[s
 def row_means(table: PaperTable, jobs: list[Job]) -> tuple[list[Optional[float]], list[int]]:
     """A row's numbers, one per column (None: not run yet), and the seeds they average. base2new: the mean Base,
     the mean New and H of those two means (the papers' rule); fewshot: the mean accuracy per dataset."""
-    accs: dict[tuple[str, str], dict[int, float]] = defaultdict(dict)
-    for step in (s for job in jobs for s in job.steps if s.finished):
-        acc = results.read_accuracy(os.path.join(step.folder, "log.txt"))
-        if acc is not None:
-            accs[(step.label, step.kind)][step.seed] = acc
+    steps = [s for job in jobs for s in job.steps]  # one grid point and shot count per row
+    accs = {(label, kind): seeds for (label, _, _, kind), seeds in step_accuracies(steps).items()}
     mean = lambda key: statistics.mean(accs[key].values()) if accs.get(key) else None  # noqa: E731
     seeds = sorted({seed for values in accs.values() for seed in values})
     if table.protocol == "base2new":

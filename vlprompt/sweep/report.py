@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import statistics
 from collections import defaultdict
+from typing import Iterable
 
 from vlprompt import results
 from vlprompt.sweep.jobs import Step, Sweep
@@ -29,15 +30,20 @@ def write_report(sweep: Sweep) -> tuple[str, list[str]]:
     return results.render(header, rows, note=results.spread_note()), paths
 
 
-def _means(steps: list[Step]) -> dict[tuple[str, str, int, str], float]:
-    """Mean accuracy over seeds of the finished steps, keyed by (dataset, grid point, shots, kind)."""
-    accs: dict[tuple[str, str, int, str], list[float]] = defaultdict(list)
+def step_accuracies(steps: Iterable[Step]) -> dict[tuple[str, str, int, str], dict[int, float]]:
+    """``{(dataset, grid point, shots, kind): {seed: accuracy}}`` of the finished steps (their logs' result)."""
+    accs: dict[tuple[str, str, int, str], dict[int, float]] = defaultdict(dict)
     for step in steps:
         log = os.path.join(step.folder, "log.txt")
         acc = results.read_accuracy(log) if step.finished and os.path.isfile(log) else None
         if acc is not None:
-            accs[(step.label, step.point, step.shots, step.kind)].append(acc)
-    return {k: statistics.mean(v) for k, v in accs.items()}
+            accs[(step.label, step.point, step.shots, step.kind)][step.seed] = acc
+    return accs
+
+
+def _means(steps: list[Step]) -> dict[tuple[str, str, int, str], float]:
+    """Mean accuracy over seeds of the finished steps, keyed by (dataset, grid point, shots, kind)."""
+    return {k: statistics.mean(v.values()) for k, v in step_accuracies(steps).items()}
 
 
 def plot(sweep: Sweep, path: str) -> None:
