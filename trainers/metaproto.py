@@ -190,7 +190,8 @@ class MetaProto(Trainer):
             self._sampler = EpisodicBatchSampler([d.label for d in items], c.N_WAY, c.K_SHOT, c.META_BATCH,
                                                  c.ITERS_PER_EPOCH, c.IMAGES_PER_CLASS)
             dl = self.cfg.DATALOADER  # with several processes, each takes whole tasks of the meta-batch
-            self._episodes = train_loader(DatasetWrapper(items, self.dm.tfm_train), self._sampler, dl.NUM_WORKERS,
+            self._episodes = train_loader(DatasetWrapper(items, self.dm.tfm_train, decoded=self.dm.decoded),
+                                          self._sampler, dl.NUM_WORKERS,
                                           dl.PER_IMAGE_SEEDS, unit=c.N_WAY * self._sampler.per_class)
         return self._episodes
 

@@ -69,6 +69,11 @@ _C.DATALOADER.SKIP_BAD_IMAGES = False
 # depend on NUM_WORKERS or the number of processes; always on with several processes (torchrun). False: the
 # published behaviour (each DataLoader worker's random stream)
 _C.DATALOADER.PER_IMAGE_SEEDS = False
+# Decode the training images once, up front, and keep their pixels in memory for every epoch (augmentations are
+# unchanged: the same crops for the same seed); off by default, as in the published code
+_C.DATALOADER.CACHE_DECODED = False
+# Memory budget of CACHE_DECODED in MiB: images past it are decoded every time
+_C.DATALOADER.CACHE_DECODED_MB = 4096
 # Dassl's extra augmented views and un-augmented copy (no effect here: NO_EFFECT_KEYS)
 _C.DATALOADER.K_TRANSFORMS = 1
 _C.DATALOADER.RETURN_IMG0 = False
@@ -89,6 +94,9 @@ _C.DATALOADER.TRAIN_U.N_INS = 16
 _C.DATALOADER.TEST = CN()
 _C.DATALOADER.TEST.SAMPLER = "SequentialSampler"
 _C.DATALOADER.TEST.BATCH_SIZE = 32
+# Memory budget (MiB) for a training run's evaluation images, kept decoded (uint8) after their first evaluation
+# when the image features cannot be cached (prompted image towers: MaPLe, IVLP, VPT); 0: decode every time
+_C.DATALOADER.TEST.CACHE_MB = 2048
 
 _C.MODEL = CN()
 # Weights of the learnable part to start training from: a checkpoint file (e.g. <run>/prompt_learner/

@@ -17,6 +17,7 @@ from vlprompt.utils.distributed import rank, shard_bounds, world_size
 
 from .dataset_base import DatasetBase
 from .datum import Datum
+from .decoded_images import DecodedImages
 from .sharding import ShardedBatchSampler
 from .transforms import build_transform
 
@@ -33,10 +34,12 @@ class DatasetWrapper(Dataset):
     (per-image seeds, :mod:`vlprompt.data.sharding`), leaving the process's generator as it was.
     """
 
-    def __init__(self, items: Sequence[Datum], transform: Callable | None, skip_bad_images: bool = False) -> None:
+    def __init__(self, items: Sequence[Datum], transform: Callable | None, skip_bad_images: bool = False,
+                 decoded: DecodedImages | None = None) -> None:
         self.items = list(items)
         self.transform = transform
         self.skip_bad_images = skip_bad_images
+        self.decoded = decoded
 
     def __len__(self) -> int:
         return len(self.items)
@@ -44,6 +47,21 @@ class DatasetWrapper(Dataset):
     def __getitem__(self, key: int | tuple[int, int]) -> dict | None:
         index, seed = key if isinstance(key, tuple) else (key, None)
         item = self.items[index]
+        img = self.decoded.get(item.impath) if self.decoded is not None else None
+        if img is None:
+            img = self._read(item)
+            if img is None:
+                return None
+        if self.transform is not None and seed is not None:
+            with torch.random.fork_rng(devices=[]):  # the transforms draw from torch's CPU generator only
+                torch.manual_seed(seed)
+                img = self.transform(img)
+        elif self.transform is not None:
+            img = self.transform(img)
+        return {"img": img, "label": item.label, "index": index, "impath": item.impath}
+
+    def _read(self, item: Datum) -> Image.Image | None:
+        """The decoded RGB image of ``item``; None when it is unreadable and skipped."""
         try:
             with Image.open(item.impath) as f:  # PIL opens lazily: a corrupt or truncated file fails in convert
                 img = f.convert("RGB")
@@ -62,13 +80,7 @@ class DatasetWrapper(Dataset):
                 f"Cannot read {where}: {reason}. Replace or restore the file, or set "
                 "DATALOADER.SKIP_BAD_IMAGES True to log and skip unreadable images."
             ) from e
-        if self.transform is not None and seed is not None:
-            with torch.random.fork_rng(devices=[]):  # the transforms draw from torch's CPU generator only
-                torch.manual_seed(seed)
-                img = self.transform(img)
-        elif self.transform is not None:
-            img = self.transform(img)
-        return {"img": img, "label": item.label, "index": index, "impath": item.impath}
+        return img
 
 
 def collate_skipping_bad(batch: Sequence[dict | None]) -> dict | None:
@@ -80,10 +92,10 @@ def collate_skipping_bad(batch: Sequence[dict | None]) -> dict | None:
 
 def build_loader(items: Sequence[Datum], transform: Callable | None, batch_size: int, is_train: bool,
                  num_workers: int, sampler: str = "RandomSampler", skip_bad_images: bool = False,
-                 per_image_seeds: bool = False) -> DataLoader:
+                 per_image_seeds: bool = False, decoded: DecodedImages | None = None) -> DataLoader:
     """A training loader (this process's slice of every global batch of ``batch_size``) or an evaluation
-    loader (this process's contiguous slice of the items, in order)."""
-    dataset = DatasetWrapper(items, transform, skip_bad_images)
+    loader (this process's contiguous slice of the items, in order); ``decoded``: images decoded once."""
+    dataset = DatasetWrapper(items, transform, skip_bad_images, decoded)
     if sampler == "RandomSampler":
         sampler_obj = RandomSampler(dataset)
     elif sampler == "SequentialSampler":
@@ -160,9 +172,15 @@ class DataManager:
         self.tfm_test = build_transform(cfg, is_train=False)
         dl = cfg.DATALOADER
         workers = dl.NUM_WORKERS
+        if dl.CACHE_DECODED and dl.CACHE_DECODED_MB <= 0:
+            raise ConfigError(f"DATALOADER.CACHE_DECODED_MB must be a positive number of MiB, got "
+                              f"{dl.CACHE_DECODED_MB}; set e.g. DATALOADER.CACHE_DECODED_MB 4096.")
+        #: the training images decoded once (DATALOADER.CACHE_DECODED), or None
+        self.decoded = (DecodedImages(dataset.train_x, dl.CACHE_DECODED_MB, available_cpus())
+                        if dl.CACHE_DECODED and dataset.train_x else None)
         self.train_loader_x = (
             build_loader(dataset.train_x, self.tfm_train, dl.TRAIN_X.BATCH_SIZE, True, workers, dl.TRAIN_X.SAMPLER,
-                         dl.SKIP_BAD_IMAGES, dl.PER_IMAGE_SEEDS)
+                         dl.SKIP_BAD_IMAGES, dl.PER_IMAGE_SEEDS, self.decoded)
             if dataset.train_x else None
         )
         self.val_loader = (

@@ -34,6 +34,7 @@ from vlprompt.utils.files import atomic_write
 
 from .checkpoint import init_weight_files, load_checkpoint
 from .checkpoint_keys import KeyMap, load_published, to_published
+from .eval_images import EvalImages
 from .evaluator import Classification, result_lines, save_confusion_matrix
 from .failpoints import failpoint
 from .feature_cache import FeatureCache
@@ -83,6 +84,9 @@ class Trainer:
         self.best_result = -float("inf")
         self._precomputed: Any = _NOTHING
         self._feature_cache: Optional[FeatureCache] = None
+        #: the evaluation images a training run keeps when the feature cache cannot serve it (DATALOADER.TEST.CACHE_MB)
+        self.eval_images = EvalImages(cfg.DATALOADER.TEST.CACHE_MB)
+        self.training_run = False
         self._global_batch: Optional[tuple[dict[str, Tensor], slice]] = None
         self.precision = Precision(resolve_precision(self._requested_precision(), self.device), self.device)
         self.build_data_loader()
@@ -244,7 +248,8 @@ class Trainer:
             for features, labels in cached:
                 yield self.features_to_logits(features.to(self.device, copy=True)), labels
             return
-        for batch in loader:
+        # a training run may evaluate a split again (best-val epochs): its images are then decoded once
+        for batch in self.eval_images.batches(loader, split) if self.training_run else loader:
             if batch is not None:  # None: every image of the batch was skipped (DATALOADER.SKIP_BAD_IMAGES)
                 yield self.model_inference(batch["img"].to(self.device, non_blocking=True)), batch["label"]
 
@@ -332,6 +337,7 @@ class Trainer:
     def train(self) -> None:
         if self.optim is None:
             raise ConfigError(f"{type(self).__name__} has nothing to train; run it with --eval-only.")
+        self.training_run = True
         self.resume(self.cfg.RESUME or self.output_dir)
         self.time_start = time.time()
         self.call_hooks("before_train")
