@@ -14,7 +14,8 @@ state dict (float16 values) that both sides load from a path:
 2. ours: ``train.py --eval-only --model-dir <1> --load-epoch 1`` twice with an empty ``MODEL.FEATURE_CACHE_DIR``
    (first: miss, computes and writes the features; second: hit), then once with ``--no-feature-cache``;
 3. published: KaiyangZhou/CoOp's own ``train.py --eval-only`` with the same arguments, on Dassl.pytorch, in a
-   fresh process (``clip._download`` returns the checkpoint file; Dassl's unused missing imports are stubbed).
+   fresh process (``published_train.py``: ``clip._download`` returns the checkpoint file; Dassl's unused missing
+   imports are stubbed).
 
 Timed: **eval** = the final evaluation of the test split inside the process (ours: ``eval_seconds`` of
 results.json, from the start of ``Trainer.test`` to the metrics; published: Dassl's ``SimpleTrainer.test``
@@ -35,62 +36,16 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
 REPO_ROOT = BENCH.parent
 sys.path.insert(0, str(BENCH))
 
-from methods.common import SEED, build_clip, print_table  # noqa: E402
-
-# Runs the published train.py in this (fresh) process: Dassl's unused missing imports stubbed (as
-# bench/methods/published.py does), clip._download pointed at the checkpoint, SimpleTrainer.test timed.
-PUBLISHED_RUNNER = r"""
-import importlib.util, json, runpy, sys, time
-published_py, ckpt, repo, dassl, out = sys.argv[1:6]
-spec = importlib.util.spec_from_file_location("bench_published", published_py)
-published = importlib.util.module_from_spec(spec); spec.loader.exec_module(published)
-finder = published._StubFinder(); sys.meta_path.append(finder)
-try:
-    import torch.utils.tensorboard
-except ImportError:
-    sys.modules["torch.utils.tensorboard"] = published._StubModule("torch.utils.tensorboard")
-sys.path[:0] = [repo, dassl]
-from clip import clip
-clip._download = lambda url, root=None: ckpt
-import dassl.engine.trainer as T
-_test = T.SimpleTrainer.test
-def test(self, split=None):
-    t = time.time()
-    r = _test(self, split)
-    ev = self.evaluator
-    seconds = time.time() - t
-    from sklearn.metrics import f1_score  # Dassl's own macro F1 (Classification.evaluate)
-    import numpy as np
-    f1 = 100.0 * f1_score(ev._y_true, ev._y_pred, average="macro", labels=np.unique(ev._y_true))
-    json.dump(dict(eval_seconds=seconds, accuracy=float(r), correct=int(ev._correct), total=int(ev._total),
-                   macro_f1=float(f1)), open(out, "w"))
-    return r
-T.SimpleTrainer.test = test
-sys.argv = [repo + "/train.py"] + sys.argv[6:]
-runpy.run_path(repo + "/train.py", run_name="__main__")
-"""
-
-
-def run(cmd: list[str], log: Path, env: dict | None = None, cwd: Path = REPO_ROOT) -> float:
-    """Run ``cmd`` (output to ``log``); its wall time in seconds; stops the bench if it fails."""
-    started = time.perf_counter()
-    with open(log, "w") as f:
-        rc = subprocess.call(cmd, stdout=f, stderr=subprocess.STDOUT, cwd=cwd, env={**os.environ, **(env or {})})
-    seconds = time.perf_counter() - started
-    if rc != 0:
-        sys.exit(f"failed (exit {rc}): {' '.join(cmd)}\n--- last lines of {log}:\n"
-                 + "\n".join(log.read_text().splitlines()[-30:]))
-    return seconds
+from job_timing import published_command, run, write_clip_checkpoint  # noqa: E402
+from methods.common import print_table  # noqa: E402
 
 
 def main() -> None:
@@ -124,13 +79,8 @@ def main() -> None:
 
 
 def _bench(args, work: Path, coop: Path, dassl: Path, have_published: bool) -> None:
-    import torch
-
     py = sys.executable
-    ckpt = work / f"clip_l{args.layers}_{args.image_size}px.pt"
-    model = build_clip(args.layers, args.image_size, SEED)  # as methods.common.Backbone.checkpoint_file writes it
-    torch.save({k: v.detach().cpu().half() for k, v in model.state_dict().items()}, ckpt)
-    del model
+    ckpt = write_clip_checkpoint(work / f"clip_l{args.layers}_{args.image_size}px.pt", args.layers, args.image_size)
     run([py, "-m", "vlprompt.testing.fake_data", "--dataset", "dtd", "--out", str(work / "data")], work / "fake.log")
     if have_published:  # its own copy: each side writes its few-shot split file next to the images
         shutil.copytree(work / "data", work / "data_published")
@@ -182,11 +132,11 @@ def _bench(args, work: Path, coop: Path, dassl: Path, have_published: bool) -> N
         # scheduler passes `verbose` positionally, which this torch's LRScheduler no longer takes (TypeError in
         # build_model); an evaluation never steps the scheduler.
         pub_opts = opts + ["MODEL.BACKBONE.NAME", "ViT-B/16", "OPTIM.WARMUP_EPOCH", "0"]
-        cmd = [py, "-c", PUBLISHED_RUNNER, str(BENCH / "methods" / "published.py"), str(ckpt), str(coop), str(dassl),
-               str(res), "--root", str(work / "data_published"), "--seed", "1", "--trainer", "CoOp",
-               "--output-dir", str(out), "--dataset-config-file", str(coop / "configs/datasets/dtd.yaml"),
-               "--config-file", str(coop / "configs/trainers/CoOp/vit_b16_ep50.yaml"),
-               "--eval-only", "--model-dir", str(train_dir), "--load-epoch", "1"] + pub_opts
+        cmd = published_command(coop, dassl, ckpt, [
+            "--root", str(work / "data_published"), "--seed", "1", "--trainer", "CoOp", "--output-dir", str(out),
+            "--dataset-config-file", str(coop / "configs/datasets/dtd.yaml"),
+            "--config-file", str(coop / "configs/trainers/CoOp/vit_b16_ep50.yaml"),
+            "--eval-only", "--model-dir", str(train_dir), "--load-epoch", "1"] + pub_opts, result=res)
         wall = run(cmd, work / "published.log", cwd=work)
         r = json.loads(res.read_text())
         results["published"] = dict(r, wall=wall)
