@@ -41,6 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-feature-cache", action="store_true",
                    help="compute evaluation image features afresh, neither reading nor writing the feature cache "
                         "(MODEL.FEATURE_CACHE False)")
+    p.add_argument("--compile", action="store_true",
+                   help="torch.compile the frozen CLIP towers (MODEL.COMPILE True)")
     p.add_argument("--plugins", type=str, nargs="+", default=[], help="extra folders of trainer/dataset plugins")
     p.add_argument("opts", default=None, nargs=argparse.REMAINDER, help="KEY VALUE config overrides")
     return p

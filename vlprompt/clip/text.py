@@ -42,6 +42,10 @@ class PromptedTextEncoder(nn.Module):
     def dtype(self) -> torch.dtype:
         return self.transformer.get_cast_dtype()
 
+    def compile_units(self) -> list[nn.Module]:
+        """The frozen open_clip modules that ``torch.compile`` compiles (``MODEL.COMPILE``): each transformer block."""
+        return list(self.transformer.resblocks)
+
     def embed(self, tokens: Tensor) -> Tensor:
         """Token embeddings ``[N, L, D]`` of token ids ``[N, L]``."""
         return self.token_embedding(tokens)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import torch
+from open_clip.modified_resnet import ModifiedResNet
 from torch import Tensor, nn
 
 from vlprompt.errors import ConfigError
@@ -24,6 +25,13 @@ class PromptedImageEncoder(nn.Module):
         self.is_vit = all(hasattr(self.visual, a) for a in ("conv1", "class_embedding", "transformer", "ln_pre"))
         self.width: int | None = self.visual.transformer.width if self.is_vit else None
         self.layers: int | None = len(self.visual.transformer.resblocks) if self.is_vit else None
+        #: open_clip's convolutional tower (RN50, RN101, ...)
+        self.is_resnet: bool = isinstance(self.visual, ModifiedResNet)
+
+    def compile_units(self) -> list[nn.Module]:
+        """The frozen open_clip modules that ``torch.compile`` compiles (``MODEL.COMPILE``): each transformer block
+        of a ViT (prompted forwards run them one by one), else the whole tower."""
+        return list(self.visual.transformer.resblocks) if self.is_vit else [self.visual]
 
     def prompt_width(self, who: str) -> int:
         """The width visual prompts must have; a ValueError naming ``who`` if this tower takes none."""

@@ -118,6 +118,10 @@ _C.MODEL.FEATURE_CACHE = True
 # Folder of the feature cache files ("" = $VLPROMPT_FEATURE_CACHE_DIR, else $XDG_CACHE_HOME/vlprompt/features,
 # else ~/.cache/vlprompt/features)
 _C.MODEL.FEATURE_CACHE_DIR = ""
+# torch.compile the frozen CLIP towers in place (each transformer block; a convolutional tower whole): faster steps
+# after a compile of tens of seconds per run; checkpoints unchanged (vlprompt/engine/kernels.py). train.py --compile
+# sets True
+_C.MODEL.COMPILE = False
 # Dassl's classifier head (no effect here: NO_EFFECT_KEYS)
 _C.MODEL.HEAD = CN()
 _C.MODEL.HEAD.NAME = ""

@@ -199,6 +199,8 @@ def _apply_flags(cfg: CN, args: argparse.Namespace) -> None:
         cfg.SEED = seed
     if getattr(args, "no_feature_cache", False):
         cfg.MODEL.FEATURE_CACHE = False
+    if getattr(args, "compile", False):
+        cfg.MODEL.COMPILE = True
 
 
 def _node(cfg: CN, key: str) -> tuple[CN, str]:

@@ -15,6 +15,8 @@ the key is the SHA-256 of everything the features depend on:
 * a content digest of the image tower's parameters and buffers as used (after the precision cast; computed
   once per tower and process);
 * the precision mode, the device (GPU model), the torch version and the float32 matmul settings;
+* how the tower runs when that is not eagerly in the default layout: ``MODEL.COMPILE`` and channels_last
+  (``vlprompt.engine.kernels.tower_mode``; compiled kernels may differ from eager ones in the last bits);
 * the test transform (its ``repr``), the evaluation batch size and the number of processes (together: the
   batch boundaries);
 * the bytes of every image file (SHA-256; never a path alone) and its label, in the split's order.
@@ -58,6 +60,8 @@ from yacs.config import CfgNode
 from vlprompt.data.manager import DatasetWrapper, available_cpus
 from vlprompt.utils import distributed as dist
 from vlprompt.utils.files import sha256_file
+
+from .kernels import tower_mode
 
 logger = logging.getLogger(__name__)
 #: version of the file layout (part of every key)
@@ -227,8 +231,9 @@ class FeatureCache:
         digests = _gather_exact(torch.from_numpy(local.copy()), self.device)
         images = hashlib.sha256(digests.numpy().tobytes())
         images.update(json.dumps([d.label for d in items]).encode())
-        parts = {"format": FORMAT, "tower": tower_digest(self.tower), "precision": self.precision,
-                 **numeric_environment(self.device), "transform": repr(loader.dataset.transform),
+        parts = {"format": FORMAT, "tower": tower_digest(self.tower), **tower_mode(self.tower),
+                 "precision": self.precision, **numeric_environment(self.device),
+                 "transform": repr(loader.dataset.transform),
                  "batch_size": loader.batch_size, "processes": dist.world_size(), "images": images.hexdigest(),
                  "count": len(items)}
         parts = json.loads(json.dumps(parts, sort_keys=True))  # plain types (torch.__version__ is a str subclass)

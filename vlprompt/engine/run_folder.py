@@ -31,7 +31,7 @@ OPERATIONAL_KEYS = ("OUTPUT_DIR", "RESUME", "DATASET.ROOT", "DATALOADER.NUM_WORK
                     "DATALOADER.CACHE_DECODED", "DATALOADER.CACHE_DECODED_MB", "DATALOADER.TEST.CACHE_MB",
                     "DATALOADER.TEST.BATCH_SIZE", "VERBOSE", "USE_CUDA", "TRAIN.PRINT_FREQ", "TRAIN.TENSORBOARD",
                     "TRAIN.MAX_PARAM_ABS", "MODEL.BACKBONE.CACHE_DIR", "TEST.PER_CLASS_RESULT",
-                    "TEST.COMPUTE_CMAT", "MODEL.FEATURE_CACHE", "MODEL.FEATURE_CACHE_DIR")
+                    "TEST.COMPUTE_CMAT", "MODEL.FEATURE_CACHE", "MODEL.FEATURE_CACHE_DIR", "MODEL.COMPILE")
 SHOWN = ("mode", "trainer", "dataset", "seed", "shots", "subsample", "backbone", "config_hash", "model_dir",
          "load_epoch")
 _held: dict[str, int] = {}  # folder -> fd of its lock, for the life of the process

@@ -38,6 +38,7 @@ from .eval_images import EvalImages
 from .evaluator import Classification, result_lines, save_confusion_matrix
 from .failpoints import failpoint
 from .feature_cache import FeatureCache
+from .kernels import prepare_towers
 from .losses import classification_loss
 from .hooks import (BestValHook, CheckpointHook, HookBase, LogHook, LRSchedulerHook, ParamGuardHook,
                     TensorboardHook, check_finite_loss)
@@ -92,6 +93,7 @@ class Trainer:
         self.build_data_loader()
         self.model = self.build_model()
         self.model.to(self.device)
+        prepare_towers(self.model, self.device, cfg.MODEL.COMPILE)  # channels_last, MODEL.COMPILE
         self.learnable = [p for p in self.model.parameters() if p.requires_grad]
         logger.info(f"# learnable params: {sum(p.numel() for p in self.learnable):,}")
         if cfg.MODEL.INIT_WEIGHTS:
