@@ -71,7 +71,7 @@ def test_training_cache_keeps_what_fits_the_budget(dtd_root, tmp_path, caplog, m
         dm = data_manager(root, "DATALOADER.CACHE_DECODED", "True", "DATALOADER.CACHE_DECODED_MB", "1",
                           "DATALOADER.NUM_WORKERS", "0")
     assert len(dm.decoded) == 10
-    assert "84 are decoded every time (over DATALOADER.CACHE_DECODED_MB 1" in caplog.text
+    assert "84 are read from disk every time (over DATALOADER.CACHE_DECODED_MB 1" in caplog.text
     assert set(dm.decoded.pixels) == {d.impath for d in dm.dataset.train_x[:10]}  # a prefix of the training list
     assert len(epochs(dm.train_loader_x, n=1)) == len(dm.train_loader_x)  # the rest still read from disk
 
@@ -108,15 +108,16 @@ def test_eval_images_rebuild_the_loader_batches_exactly(dtd_root, tmp_path):
     dm = data_manager(root, "DATALOADER.NUM_WORKERS", "2", "DATALOADER.TEST.BATCH_SIZE", "10")
     first = [(b["img"].clone(), b["label"].clone()) for b in dm.test_loader]
     kept = EvalImages(budget_mb=64)
-    assert [torch.equal(b["img"], a[0]) for b, a in zip(kept.batches(dm.test_loader, "test"), first)] == \
+    assert len(list(kept.batches(dm.test_loader, "test", keep=False))) == len(first) and not kept.kept
+    assert [torch.equal(b["img"], a[0]) for b, a in zip(kept.batches(dm.test_loader, "test", keep=True), first)] == \
         [True] * len(first)
     for item in dm.dataset.test:  # later evaluations read no file
         (tmp_path / item.impath).unlink(missing_ok=True)
-    again = list(kept.batches(dm.test_loader, "test"))
+    again = list(kept.batches(dm.test_loader, "test", keep=True))
     assert len(again) == len(first)
     for b, (img, label) in zip(again, first):
         assert b["img"].dtype == torch.float32 and torch.equal(b["img"], img) and torch.equal(b["label"], label)
-    pixels = kept.kept[id(dm.test_loader)][1][0][0]
+    pixels = kept.kept[dm.test_loader][0][0][0]
     assert pixels.dtype == torch.uint8 and tuple(pixels.shape) == (10, 3, 32, 32)
 
 
@@ -126,10 +127,10 @@ def test_eval_images_not_kept_over_budget_or_for_other_transforms(dtd_root, capl
     dm = data_manager(dtd_root, "DATALOADER.NUM_WORKERS", "0")
     with caplog.at_level(logging.INFO):
         none = EvalImages(budget_mb=0)
-        assert len(list(none.batches(dm.test_loader, "test"))) == len(dm.test_loader) and not none.kept
+        assert len(list(none.batches(dm.test_loader, "test", keep=True))) == len(dm.test_loader) and not none.kept
         monkeypatch.setattr(eval_images, "MB", 1000)  # the test split (3 KiB an image) does not fit 1 "MiB"
         small = EvalImages(budget_mb=1)
-        assert len(list(small.batches(dm.test_loader, "test"))) == len(dm.test_loader) and not small.kept
+        assert len(list(small.batches(dm.test_loader, "test", keep=True))) == len(dm.test_loader) and not small.kept
         monkeypatch.undo()
     assert "over DATALOADER.TEST.CACHE_MB" in caplog.text
 
@@ -143,7 +144,7 @@ def test_eval_images_not_kept_over_budget_or_for_other_transforms(dtd_root, capl
         loader = build_loader(dm.dataset.test, transform, 32, False, 0)
         other = EvalImages(budget_mb=64)
         for _ in range(2):
-            assert len(list(other.batches(loader, "test"))) == len(loader) and not other.kept
+            assert len(list(other.batches(loader, "test", keep=True))) == len(loader) and not other.kept
         assert why is None or why in caplog.text
 
 
@@ -163,6 +164,7 @@ def test_prompted_tower_evaluates_from_kept_images_with_the_same_results(dtd_roo
         log = read_logs(out)
         results.append([line for line in log.splitlines() if "* accuracy" in line or "* macro_f1" in line])
         assert ("Evaluation images of the val split are kept in memory" in log) == (name == "kept")
+        assert "test split are kept" not in log  # the final evaluation is the split's last: nothing kept
     assert len(results[0]) == 2 + 2 + 2  # accuracy + macro F1 of 2 val evaluations and the final test
     assert results[0] == results[1]
 
@@ -172,6 +174,5 @@ def test_eval_images_unused_when_features_are_cached(dtd_root, tiny_clip):
                    "MODEL.BACKBONE.NAME", tiny_clip["vit"], "TRAINER.NAME", "CoOp", "TRAINER.COOP.PREC", "fp32",
                    "OUTPUT_DIR", "", *AUGMENTED, "DATALOADER.NUM_WORKERS", "0"])
     t = TRAINER_REGISTRY.get("CoOp")(cfg)
-    t.training_run = True
     t.test("val", final=False)
     assert not t.eval_images.kept  # the feature cache serves CoOp: no pixels kept besides it

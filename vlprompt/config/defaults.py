@@ -94,8 +94,8 @@ _C.DATALOADER.TRAIN_U.N_INS = 16
 _C.DATALOADER.TEST = CN()
 _C.DATALOADER.TEST.SAMPLER = "SequentialSampler"
 _C.DATALOADER.TEST.BATCH_SIZE = 32
-# Memory budget (MiB) for a training run's evaluation images, kept decoded (uint8) after their first evaluation
-# when the image features cannot be cached (prompted image towers: MaPLe, IVLP, VPT); 0: decode every time
+# Memory budget (MiB) for evaluation images kept decoded (uint8) between repeated evaluations of a split (best-val
+# epochs) when the image features cannot be cached (prompted image towers: MaPLe, IVLP, VPT); 0: decode every time
 _C.DATALOADER.TEST.CACHE_MB = 2048
 
 _C.MODEL = CN()

@@ -61,15 +61,13 @@ class DecodedImages:
     def __init__(self, items: Sequence[Datum], budget_mb: int, threads: int = 1) -> None:
         self.pixels: dict[str, np.ndarray] = {}
         paths = list(dict.fromkeys(d.impath for d in items))
-        budget, chosen, over = budget_mb * MB, [], 0
+        budget, chosen = budget_mb * MB, []
         with ThreadPoolExecutor(max(1, threads)) as pool:
             for path, size in zip(paths, pool.map(_header_bytes, paths)):
-                if size is None:
+                if size is None:  # unreadable: left to the loader
                     continue
-                if size > budget:
-                    over += 1
-                    budget = 0  # keep a prefix of the list: later, smaller images are not squeezed in
-                    continue
+                if size > budget:  # keep a prefix of the list: later, smaller images are not squeezed in
+                    break
                 budget -= size
                 chosen.append(path)
             decoded = pool.map(_decode, chosen)
@@ -80,8 +78,8 @@ class DecodedImages:
         self.nbytes = sum(p.nbytes for p in self.pixels.values())
         logger.info(f"DATALOADER.CACHE_DECODED: {len(self.pixels):,} of {len(paths):,} training images decoded once "
                     f"and kept in memory ({self.nbytes / MB:,.1f} MiB)"
-                    + (f"; {over:,} are decoded every time (over DATALOADER.CACHE_DECODED_MB "
-                       f"{budget_mb}: raise it to keep them)" if over else ""))
+                    + (f"; {len(paths) - len(chosen):,} are read from disk every time (over DATALOADER."
+                       f"CACHE_DECODED_MB {budget_mb}, or unreadable)" if len(chosen) < len(paths) else ""))
 
     def __len__(self) -> int:
         return len(self.pixels)

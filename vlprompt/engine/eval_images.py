@@ -2,9 +2,10 @@
 
 The feature cache (``feature_cache.py``) spares a method with a frozen, prompt-free image tower from encoding
 the test images again. A prompted tower (MaPLe, IVLP, VPT, PromptSRC) must encode them at every evaluation, but
-what goes into it is the same every time: the test transform is deterministic. So the first evaluation of a
-split in a training run (e.g. the first best-val evaluation) keeps its batches, and later evaluations (the next
-epochs' val, the final test of the best model) read them instead of decoding the files again.
+what goes into it is the same every time: the test transform is deterministic. So an evaluation that will be
+repeated (a training run's best-val evaluation of the val split: ``Trainer.test(final=False)``) keeps the split's
+batches, and later evaluations of the split (the next epochs', a final evaluation on val) read them instead of
+decoding the files again. A final evaluation keeps nothing: it is the split's last.
 
 A batch is kept as uint8 pixels (a quarter of float32), and rebuilt as ``ToTensor`` and ``Normalize`` build it:
 ``u8 / 255`` then ``(x - mean) / std``, elementwise, so per image or per batch the result is the same, bit for bit.
@@ -15,6 +16,7 @@ A split is kept whole or not at all, within ``DATALOADER.TEST.CACHE_MB`` for all
 from __future__ import annotations
 
 import logging
+import weakref
 from typing import Any, Iterable, Iterator, Optional
 
 import torch
@@ -54,38 +56,43 @@ class EvalImages:
 
     def __init__(self, budget_mb: int) -> None:
         self.budget = budget_mb * MB
-        self.kept: dict[int, tuple[Any, list[Optional[tuple[Tensor, Tensor]]], tuple[Tensor, Tensor]]] = {}
-        self.refused: set[int] = set()
+        self.used = 0
+        #: per loader: its batches as ``(uint8 pixels, labels)`` (None: no image of the batch could be read), and
+        #: the ``(mean, std)`` that rebuild them
+        self.kept: "weakref.WeakKeyDictionary[Any, tuple[list, tuple[Tensor, Tensor]]]" = weakref.WeakKeyDictionary()
+        self.refused: "weakref.WeakSet[Any]" = weakref.WeakSet()
 
-    def batches(self, loader: Iterable[dict], split: str) -> Iterator[Optional[dict[str, Tensor]]]:
-        """The batches of ``loader`` (``{"img", "label"}``; None for a batch whose images were all skipped): read
-        from memory when kept, else from the loader, keeping them if they fit."""
-        key = id(loader)
-        if key in self.kept:
-            for item in self.kept[key][1]:
-                yield None if item is None else {"img": rebuild(item[0], *self.kept[key][2]), "label": item[1]}
+    def batches(self, loader: Iterable[dict], split: str, keep: bool) -> Iterator[Optional[dict[str, Tensor]]]:
+        """The batches of ``loader`` (``{"img", "label"}``; None for a batch whose images were all skipped): from
+        memory when kept, else from the loader; ``keep``: this split will be evaluated again, keep its batches if
+        they fit."""
+        if loader in self.kept:
+            kept, scaling = self.kept[loader]
+            for item in kept:
+                yield None if item is None else {"img": rebuild(item[0], *scaling), "label": item[1]}
             return
-        scaling = None if key in self.refused or self.budget <= 0 else \
-            _pixel_scaling(getattr(getattr(loader, "dataset", None), "transform", None))
+        scaling = None
+        if keep and self.budget > 0 and loader not in self.refused:
+            scaling = _pixel_scaling(getattr(getattr(loader, "dataset", None), "transform", None))
         if scaling is None:
             yield from loader
             return
         kept: Optional[list] = []
-        used = sum(sum(b[0].nbytes for b in v[1] if b is not None) for v in self.kept.values())
         for batch in loader:
             yield batch
-            if kept is None or batch is None:
-                if kept is not None:
-                    kept.append(None)
+            if kept is None:
                 continue
-            images = batch["img"]
-            whole = len(loader.dataset) * images[0].numel()  # the split's size as uint8
-            if used + whole > self.budget:
-                logger.info(f"Evaluation images of the {split} split are decoded at every evaluation: kept, they "
-                            f"would take {whole / MB:,.0f} MiB, over DATALOADER.TEST.CACHE_MB {self.budget // MB}")
-                kept = None
+            if batch is None:
+                kept.append(None)
                 continue
-            mean, std = scaling
+            images, (mean, std) = batch["img"], scaling
+            if not kept:  # the first batch tells the split's size as uint8
+                whole = len(loader.dataset) * images[0].numel()
+                if self.used + whole > self.budget:
+                    logger.info(f"Evaluation images of the {split} split are decoded at every evaluation: kept, they "
+                                f"would take {whole / MB:,.0f} MiB, over DATALOADER.TEST.CACHE_MB {self.budget // MB}")
+                    kept = None
+                    continue
             pixels = images.mul(std).add_(mean).mul_(255).round_().clamp_(0, 255).to(torch.uint8)
             if not torch.equal(rebuild(pixels, mean, std), images):
                 logger.info(f"Evaluation images of the {split} split are decoded at every evaluation: its test "
@@ -94,8 +101,11 @@ class EvalImages:
                 continue
             kept.append((pixels, batch["label"]))
         if kept is None:
-            self.refused.add(key)
-        else:  # a whole pass (an interrupted one never gets here)
-            self.kept[key] = (loader, kept, scaling)  # the loader is held so that its id stays its own
-            logger.info(f"Evaluation images of the {split} split are kept in memory for later evaluations "
-                        f"({sum(b[0].nbytes for b in kept if b is not None) / MB:,.1f} MiB, uint8)")
+            self.refused.add(loader)
+            return
+        # a whole pass (an interrupted one never gets here)
+        self.kept[loader] = (kept, scaling)
+        size = sum(b[0].nbytes for b in kept if b is not None)
+        self.used += size
+        logger.info(f"Evaluation images of the {split} split are kept in memory for later evaluations "
+                    f"({size / MB:,.1f} MiB, uint8)")

@@ -85,9 +85,8 @@ class Trainer:
         self.best_result = -float("inf")
         self._precomputed: Any = _NOTHING
         self._feature_cache: Optional[FeatureCache] = None
-        #: the evaluation images a training run keeps when the feature cache cannot serve it (DATALOADER.TEST.CACHE_MB)
+        #: evaluation images kept for repeated evaluations the feature cache cannot serve (DATALOADER.TEST.CACHE_MB)
         self.eval_images = EvalImages(cfg.DATALOADER.TEST.CACHE_MB)
-        self.training_run = False
         self._global_batch: Optional[tuple[dict[str, Tensor], slice]] = None
         self.precision = Precision(resolve_precision(self._requested_precision(), self.device), self.device)
         self.build_data_loader()
@@ -242,16 +241,17 @@ class Trainer:
         with torch.no_grad():
             return self.feature_cache.batches(loader, split, self.frozen_image_features)
 
-    def eval_logits(self, loader: Iterable[dict], split: str) -> Iterator[tuple[Tensor, Tensor]]:
+    def eval_logits(self, loader: Iterable[dict], split: str,
+                    repeated: bool = False) -> Iterator[tuple[Tensor, Tensor]]:
         """Logits and labels of each evaluation batch of ``loader``: ``features_to_logits`` of the batch's image
-        features from the feature cache, or ``model_inference`` of its images (the same logits, bit for bit)."""
+        features from the feature cache, or ``model_inference`` of its images (the same logits, bit for bit);
+        ``repeated``: the split will be evaluated again, so its decoded images are worth keeping."""
         cached = self.eval_feature_batches(loader, split)
         if cached is not None:
             for features, labels in cached:
                 yield self.features_to_logits(features.to(self.device, copy=True)), labels
             return
-        # a training run may evaluate a split again (best-val epochs): its images are then decoded once
-        for batch in self.eval_images.batches(loader, split) if self.training_run else loader:
+        for batch in self.eval_images.batches(loader, split, keep=repeated):
             if batch is not None:  # None: every image of the batch was skipped (DATALOADER.SKIP_BAD_IMAGES)
                 yield self.model_inference(batch["img"].to(self.device, non_blocking=True)), batch["label"]
 
@@ -339,7 +339,6 @@ class Trainer:
     def train(self) -> None:
         if self.optim is None:
             raise ConfigError(f"{type(self).__name__} has nothing to train; run it with --eval-only.")
-        self.training_run = True
         self.resume(self.cfg.RESUME or self.output_dir)
         self.time_start = time.time()
         self.call_hooks("before_train")
@@ -407,7 +406,8 @@ class Trainer:
             self.forget_precomputed()  # computed afresh for every evaluation, by every process
             _ = self.precomputed
             self.prepare_eval()
-            for logits, labels in tqdm(self.eval_logits(loader, split), desc=f"eval {split}", total=len(loader),
+            batches = self.eval_logits(loader, split, repeated=not final)  # a non-final one: best-val epochs
+            for logits, labels in tqdm(batches, desc=f"eval {split}", total=len(loader),
                                        leave=False, disable=None if self.is_main else True):
                 self.evaluator.process(logits.float(), labels.to(self.device))
                 failpoint(f"eval:{split}")
